@@ -1,0 +1,46 @@
+# otpd: SMS one-time passwords over SMPP 3.4.
+#
+#   make run     start the daemon on its embedded default
+#   make test    set up what the tests need, vet, and run every test with -race
+#   make bench   codec and session benchmarks (figures go in README.md)
+#   make fuzz    run every fuzz target for FUZZTIME each
+#   make chaos   the long fault suite (a short one runs in make test)
+#   make lint    gofmt and go vet
+
+GO       ?= go
+FUZZTIME ?= 30s
+NODE_DIR := integration/node
+
+.PHONY: run test setup bench fuzz lint chaos
+
+run:
+	$(GO) run ./cmd/otpd serve
+
+# The interop tests drive the npm package smpp; npm ci installs it from the
+# committed lock file.
+setup: $(NODE_DIR)/node_modules/.package-lock.json
+
+$(NODE_DIR)/node_modules/.package-lock.json: $(NODE_DIR)/package-lock.json
+	npm ci --prefix $(NODE_DIR) --no-audit --no-fund --loglevel=error
+
+test: setup
+	$(GO) vet ./...
+	OTPD_INTEROP_REQUIRED=1 $(GO) test -race -timeout 10m ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./smpp/...
+
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "== $$pkg $$f ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 200x $$pkg; \
+		done; \
+	done
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+chaos:
+	OTPD_CHAOS=long OTPD_INTEROP_REQUIRED=1 $(GO) test -race -run Chaos -timeout 30m ./integration/ -v

@@ -1,0 +1,356 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/otpd/otpd/smpp"
+	"github.com/urfave/cli/v2"
+)
+
+func benchCmd() *cli.Command {
+	return &cli.Command{
+		Name:  "bench",
+		Usage: "load tests",
+		Subcommands: []*cli.Command{{
+			Name:  "smpp",
+			Usage: "submit_sm load over a Pool against an SMSC (smscsim or a real one)",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "smsc", Value: "127.0.0.1:2775", Usage: "SMSC host:port", EnvVars: []string{"OTPD_SMSC"}},
+				&cli.StringFlag{Name: "system-id", Value: "bench", EnvVars: []string{"OTPD_SYSTEM_ID"}},
+				&cli.StringFlag{Name: "password", EnvVars: []string{"OTPD_PASSWORD"}},
+				&cli.IntFlag{Name: "n", Value: 100000, Usage: "submits to send"},
+				&cli.IntFlag{Name: "window", Value: 100, Usage: "outstanding submits per bind"},
+				&cli.IntFlag{Name: "binds", Value: 1, Usage: "transceiver binds"},
+				&cli.Float64Flag{Name: "tps", Usage: "submits per second in all, 0 = as fast as possible"},
+				&cli.IntFlag{Name: "registered-delivery", Value: 0, Usage: "registered_delivery of the submits (1: ask for receipts)"},
+				&cli.StringFlag{Name: "to", Value: "4915112345678", Usage: "destination address"},
+				&cli.StringFlag{Name: "text", Value: "Your code is 123456. It expires in 5 minutes.", Usage: "message text (GSM 03.38)"},
+				&cli.BoolFlag{Name: "json", Usage: "print the summary as JSON"},
+			},
+			Action: benchSMPP,
+		}, {
+			Name:  "otp",
+			Usage: "full OTP load against a running otpd: create, read the code from the simulator, verify",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "url", Value: "http://127.0.0.1:8080", Usage: "otpd's base URL", EnvVars: []string{"OTPD_URL"}},
+				&cli.StringFlag{Name: "sim-url", Value: "http://127.0.0.1:8025", Usage: "the simulator's HTTP API, to read the codes"},
+				&cli.StringFlag{Name: "key", Usage: "API key", EnvVars: []string{"OTPD_API_KEY"}},
+				&cli.IntFlag{Name: "n", Value: 1000, Usage: "OTPs"},
+				&cli.IntFlag{Name: "concurrency", Value: 32, Usage: "OTPs in progress at once"},
+				&cli.StringFlag{Name: "prefix", Value: "+4915", Usage: "numbers are this prefix and a counter (valid mobile numbers for a real SMSC)"},
+				&cli.BoolFlag{Name: "no-verify", Usage: "only create (measures POST /v1/otp alone)"},
+				&cli.BoolFlag{Name: "json", Usage: "print the summary as JSON"},
+			},
+			Action: benchOTP,
+		}},
+	}
+}
+
+var codeRE = regexp.MustCompile(`\b\d{6,10}\b`)
+
+// benchOTP runs the path of one OTP n times: POST /v1/otp, the code read
+// from the simulator's API, POST /v1/otp/{id}/verify. Latencies are those
+// of POST /v1/otp.
+func benchOTP(c *cli.Context) error {
+	n, conc := c.Int("n"), c.Int("concurrency")
+	if n <= 0 || conc <= 0 {
+		return errors.New("--n and --concurrency must be positive")
+	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	base := strings.TrimRight(c.String("url"), "/")
+	sim := strings.TrimRight(c.String("sim-url"), "/")
+	cl := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conc * 2}, Timeout: 30 * time.Second}
+	post := func(path string, body any) (int, map[string]any, error) {
+		b, _ := json.Marshal(body)
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+path, bytes.NewReader(b))
+		if err != nil {
+			return 0, nil, err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if k := c.String("key"); k != "" {
+			req.Header.Set("Authorization", "Bearer "+k)
+		}
+		resp, err := cl.Do(req)
+		if err != nil {
+			return 0, nil, err
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		json.NewDecoder(resp.Body).Decode(&out)
+		io.Copy(io.Discard, resp.Body) // to the end, so the connection is reused
+		return resp.StatusCode, out, nil
+	}
+	readCode := func(digits string) (string, error) {
+		deadline := time.Now().Add(20 * time.Second)
+		for time.Now().Before(deadline) && ctx.Err() == nil {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, sim+"/api/messages?limit=1&to="+digits, nil)
+			resp, err := cl.Do(req)
+			if err != nil {
+				return "", err
+			}
+			var out struct {
+				Messages []struct{ Text string } `json:"messages"`
+			}
+			json.NewDecoder(resp.Body).Decode(&out)
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if len(out.Messages) > 0 {
+				if code := codeRE.FindString(out.Messages[0].Text); code != "" {
+					return code, nil
+				}
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		return "", errors.New("no SMS at the simulator")
+	}
+	var sent, ok atomic.Int64
+	errs := &errCounter{m: map[string]int64{}}
+	fail := errs.add
+	lats := make([][]time.Duration, conc)
+	start := time.Now()
+	done := make(chan struct{})
+	go progress(done, start, &sent, &ok, errs.total)
+	run := fmt.Sprintf("%04d", time.Now().UnixNano()%10000)
+	var wg sync.WaitGroup
+	for w := 0; w < conc; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				i := sent.Add(1)
+				if i > int64(n) {
+					return
+				}
+				phone := fmt.Sprintf("%s%s%05d", c.String("prefix"), run, i%100000)
+				t0 := time.Now()
+				st, body, err := post("/v1/otp", map[string]any{"phone": phone})
+				d := time.Since(t0)
+				if err != nil {
+					fail("create: " + err.Error())
+					continue
+				}
+				if st != http.StatusCreated {
+					fail(fmt.Sprintf("create: HTTP %d", st))
+					continue
+				}
+				lats[w] = append(lats[w], d)
+				if c.Bool("no-verify") {
+					ok.Add(1)
+					continue
+				}
+				code, err := readCode(strings.TrimPrefix(phone, "+"))
+				if err != nil {
+					fail("read code: " + err.Error())
+					continue
+				}
+				id, _ := body["id"].(string)
+				st, body, err = post("/v1/otp/"+id+"/verify", map[string]any{"code": code})
+				if err != nil || st != http.StatusOK || body["status"] != "approved" {
+					fail(fmt.Sprintf("verify: HTTP %d %v", st, body["status"]))
+					continue
+				}
+				ok.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(done)
+	all := slices.Concat(lats...)
+	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	res := benchResult{Sent: min(sent.Load(), int64(n)), OK: ok.Load(), Errors: errs.m, Seconds: elapsed.Seconds(),
+		Rate: float64(ok.Load()) / elapsed.Seconds(), LatencyMS: percentiles(all)}
+	return printResult(c, res)
+}
+
+// benchResult is the summary of a load run.
+type benchResult struct {
+	Sent      int64              `json:"sent"`
+	OK        int64              `json:"ok"`
+	Errors    map[string]int64   `json:"errors"`
+	Receipts  int64              `json:"receipts"`
+	Seconds   float64            `json:"seconds"`
+	Rate      float64            `json:"rate_per_second"`
+	LatencyMS map[string]float64 `json:"latency_ms"`
+}
+
+func benchSMPP(c *cli.Context) error {
+	n := c.Int("n")
+	if n <= 0 || c.Int("window") <= 0 || c.Int("binds") <= 0 {
+		return errors.New("--n, --window and --binds must be positive")
+	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var receipts atomic.Int64
+	pool := smpp.NewPool(smpp.PoolConfig{
+		Addr: c.String("smsc"), Binds: c.Int("binds"), TPS: c.Float64("tps"),
+		Session: smpp.Config{SystemID: c.String("system-id"), Password: c.String("password"), Window: c.Int("window"),
+			Handler: smpp.HandlerFunc(func(ctx context.Context, s *smpp.Session, req smpp.PDU) smpp.PDU {
+				receipts.Add(1)
+				return smpp.Reply(req, smpp.ESME_ROK)
+			})},
+	})
+	defer pool.Close(context.Background())
+	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	err := pool.WaitReady(wctx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("bind to %s: %w (%v)", c.String("smsc"), err, pool.LastErrors())
+	}
+	waitBinds := time.Now().Add(5 * time.Second)
+	for pool.Stats().BindsUp < c.Int("binds") && time.Now().Before(waitBinds) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	// One goroutine keeps every window full (Pool.Go), so the figure is the
+	// SMPP stack's and the SMSC's, not the scheduler's.
+	total := c.Int("window") * c.Int("binds")
+	var sent, ok atomic.Int64
+	errs := &errCounter{m: map[string]int64{}}
+	all := make([]time.Duration, 0, n)
+	start := time.Now()
+	done := make(chan struct{})
+	go progress(done, start, &sent, &ok, errs.total)
+	calls := make(chan *smpp.Call, total)
+	sentAt := map[*smpp.SubmitSM]time.Time{}
+	free := make([]*smpp.SubmitSM, 0, total)
+	for i := 0; i < total; i++ {
+		free = append(free, &smpp.SubmitSM{SourceAddrTON: 5, SourceAddr: "OTPD", DestAddrTON: 1, DestAddrNPI: 1, DestinationAddr: c.String("to"),
+			RegisteredDelivery: byte(c.Int("registered-delivery")), ShortMessage: []byte(c.String("text"))})
+	}
+	inflight := 0
+	finish := func(call *smpp.Call) {
+		sm := call.Req.(*smpp.SubmitSM)
+		d := time.Since(sentAt[sm])
+		inflight--
+		free = append(free, sm)
+		if call.Err != nil {
+			errs.add(errName(call.Err))
+			return
+		}
+		ok.Add(1)
+		all = append(all, d)
+	}
+	for ctx.Err() == nil && (sent.Load() < int64(n) || inflight > 0) {
+		if sent.Load() < int64(n) && inflight < total {
+			sm := free[len(free)-1]
+			free = free[:len(free)-1]
+			sentAt[sm] = time.Now()
+			inflight++
+			sent.Add(1)
+			pool.Go(ctx, sm, calls)
+			continue
+		}
+		finish(<-calls)
+	}
+	for inflight > 0 {
+		finish(<-calls)
+	}
+	elapsed := time.Since(start)
+	close(done)
+	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	res := benchResult{Sent: min(sent.Load(), int64(n)), OK: ok.Load(), Errors: errs.m, Receipts: receipts.Load(), Seconds: elapsed.Seconds(),
+		Rate: float64(ok.Load()) / elapsed.Seconds(), LatencyMS: percentiles(all)}
+	return printResult(c, res)
+}
+
+func errName(err error) string {
+	var re *smpp.ResponseError
+	switch {
+	case errors.As(err, &re):
+		return re.Status.Name()
+	case smpp.IsUncertain(err):
+		return "uncertain"
+	case errors.Is(err, smpp.ErrNoBind):
+		return "no_bind"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	}
+	return "error"
+}
+
+func percentiles(sorted []time.Duration) map[string]float64 {
+	out := map[string]float64{}
+	if len(sorted) == 0 {
+		return out
+	}
+	at := func(p float64) float64 {
+		i := int(p * float64(len(sorted)-1))
+		return float64(sorted[i].Microseconds()) / 1000
+	}
+	out["p50"], out["p90"], out["p99"], out["max"] = at(0.50), at(0.90), at(0.99), at(1)
+	return out
+}
+
+// progress prints a live line on stderr until done is closed.
+func progress(done <-chan struct{}, start time.Time, sent, ok *atomic.Int64, errs func() int64) {
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			fmt.Fprintln(os.Stderr)
+			return
+		case <-t.C:
+			el := time.Since(start).Seconds()
+			fmt.Fprintf(os.Stderr, "\r%6.1fs  ok %d  errors %d  %.0f/s   ", el, ok.Load(), errs(), float64(ok.Load())/el)
+		}
+	}
+}
+
+func printResult(c *cli.Context, r benchResult) error {
+	if c.Bool("json") {
+		return json.NewEncoder(os.Stdout).Encode(r)
+	}
+	fmt.Printf("sent %d  ok %d  receipts %d  in %.2fs  = %.0f/s\n", r.Sent, r.OK, r.Receipts, r.Seconds, r.Rate)
+	fmt.Printf("latency ms  p50 %.2f  p90 %.2f  p99 %.2f  max %.2f\n", r.LatencyMS["p50"], r.LatencyMS["p90"], r.LatencyMS["p99"], r.LatencyMS["max"])
+	if len(r.Errors) > 0 {
+		fmt.Printf("errors:")
+		for k, v := range r.Errors {
+			fmt.Printf("  %s %d", k, v)
+		}
+		fmt.Println()
+	}
+	if r.OK < r.Sent {
+		return fmt.Errorf("%d of %d submits failed", r.Sent-r.OK, r.Sent)
+	}
+	return nil
+}
+
+// errCounter counts errors by kind, safe for concurrent use.
+type errCounter struct {
+	mu sync.Mutex
+	m  map[string]int64
+}
+
+func (e *errCounter) add(kind string) {
+	e.mu.Lock()
+	e.m[kind]++
+	e.mu.Unlock()
+}
+
+func (e *errCounter) total() int64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var n int64
+	for _, v := range e.m {
+		n += v
+	}
+	return n
+}

@@ -1,0 +1,203 @@
+package otpd
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/otpd/otpd/simulator"
+	"github.com/otpd/otpd/smpp"
+	"go.uber.org/zap"
+)
+
+// Daemon is a running otpd: store, SMSC binds (or the embedded simulator),
+// sender, HTTP API.
+type Daemon struct {
+	Config  Config
+	log     *zap.Logger
+	store   *Store
+	svc     *Service
+	metrics *Metrics
+	events  *Broker
+	pool    *smpp.Pool
+	sender  *Sender
+	sim     *simulator.Simulator
+	api     *API
+	srv     *http.Server
+	ln      net.Listener
+	served  chan error
+}
+
+// Start opens everything and starts serving; it returns once the HTTP
+// listener is open. Stop with Shutdown.
+func Start(cfg Config, log *zap.Logger) (d *Daemon, err error) {
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	d = &Daemon{Config: cfg, log: log, served: make(chan error, 1)}
+	d.Config.embedded = cfg.Embedded()
+	defer func() {
+		if err != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			d.Shutdown(ctx)
+			cancel()
+		}
+	}()
+	keyFile := cfg.OTP.HMACKeyFile
+	if keyFile == "" {
+		keyFile = filepath.Join(cfg.DataDir, "secret.key")
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return d, fmt.Errorf("data directory %s: %w", cfg.DataDir, err)
+	}
+	sec, err := LoadSecrets(keyFile)
+	if err != nil {
+		return d, err
+	}
+	if d.store, err = OpenSQLite(cfg.DataDir); err != nil {
+		return d, err
+	}
+	d.metrics = NewMetrics()
+	d.events = NewBroker(func() { d.metrics.Events.Inc() })
+	d.svc = NewService(&d.Config, d.store, sec, d.metrics, d.events, log)
+
+	if cfg.Embedded() {
+		delay, err := simulator.ParseDelay(cfg.Sim.DLRDelay)
+		if err != nil {
+			return d, fmt.Errorf("simulator.dlr_delay: %w", err)
+		}
+		// The simulator logs PDUs (numbers, texts with codes) at debug: keep
+		// it at info whatever otpd's level.
+		simLog := log.Named("smscsim").WithOptions(zap.IncreaseLevel(zap.InfoLevel))
+		d.sim, err = simulator.Start(simulator.Config{SMPPAddr: cfg.Sim.SMPPAddr, HTTPAddr: cfg.Sim.HTTPAddr, DLRDelay: delay, Logger: simLog})
+		if err != nil {
+			return d, fmt.Errorf("embedded simulator: %w", err)
+		}
+		d.Config.SMSC.Addr = d.sim.Addr()
+		d.Config.SMSC.SystemID = "otpd"
+		d.Config.SMSC.Password = "otpd"
+	}
+	if d.pool, err = d.newPool(); err != nil {
+		return d, err
+	}
+	d.metrics.watchPool(d.pool)
+	d.sender = NewSender(d.svc, d.pool)
+	if err := d.sender.Start(context.Background()); err != nil {
+		return d, fmt.Errorf("outbox recovery: %w", err)
+	}
+
+	auth := !cfg.Embedded() && !cfg.HTTP.NoAuth
+	d.api = NewAPI(d.svc, d.pool.Ready, auth)
+	d.srv = &http.Server{Handler: d.api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: zap.NewStdLog(log.Named("http"))}
+	// Event streams never go idle: end them when shutdown starts.
+	d.srv.RegisterOnShutdown(d.events.Close)
+	if d.ln, err = net.Listen("tcp", cfg.HTTP.Addr); err != nil {
+		return d, fmt.Errorf("http.addr: %w", err)
+	}
+	go func() {
+		var err error
+		if cfg.HTTP.TLSCert != "" {
+			err = d.srv.ServeTLS(d.ln, cfg.HTTP.TLSCert, cfg.HTTP.TLSKey)
+		} else {
+			err = d.srv.Serve(d.ln)
+		}
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		d.served <- err
+	}()
+	return d, nil
+}
+
+func (d *Daemon) newPool() (*smpp.Pool, error) {
+	s := d.Config.SMSC
+	sc := smpp.Config{SystemID: s.SystemID, Password: s.Password, SystemType: s.SystemType, Window: s.Window,
+		ResponseTimeout: s.ResponseTimeout, EnquireLinkInterval: s.EnquireLink, Handler: d.svc, HandlerConcurrency: 16,
+		Logger: d.log.Named("smpp")}
+	if s.TLS {
+		tc := &tls.Config{InsecureSkipVerify: s.TLSSkipVerify, MinVersion: tls.VersionTLS12}
+		if s.TLSCA != "" {
+			pem, err := os.ReadFile(s.TLSCA)
+			if err != nil {
+				return nil, fmt.Errorf("smsc.tls_ca: %w", err)
+			}
+			tc.RootCAs = x509.NewCertPool()
+			if !tc.RootCAs.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("smsc.tls_ca: no certificate in %s", s.TLSCA)
+			}
+		}
+		sc.TLS = tc
+	}
+	mode := smpp.ModeTransceiver
+	if s.BindMode == "tx+rx" {
+		mode = smpp.ModeTxRx
+	}
+	return smpp.NewPool(smpp.PoolConfig{Addr: s.Addr, Session: sc, Mode: mode, Binds: s.Binds, TPS: s.TPS, BindTPS: s.BindTPS,
+		ThrottlePause: s.ThrottlePause, ReconnectMin: s.ReconnectMin, ReconnectMax: s.ReconnectMax, Logger: d.log.Named("smpp")}), nil
+}
+
+// Addr is the HTTP listener's address.
+func (d *Daemon) Addr() string { return d.ln.Addr().String() }
+
+// Simulator is the embedded simulator, nil with a real SMSC.
+func (d *Daemon) Simulator() *simulator.Simulator { return d.sim }
+
+// Service is the OTP service.
+func (d *Daemon) Service() *Service { return d.svc }
+
+// Pool is the SMSC binds.
+func (d *Daemon) Pool() *smpp.Pool { return d.pool }
+
+// Served is closed (after sending the error, if any) when the HTTP server
+// stops by itself.
+func (d *Daemon) Served() <-chan error { return d.served }
+
+// Shutdown stops gracefully: no new HTTP requests (those in progress
+// finish), the sender finishes the submits in flight, the binds drain their
+// windows and unbind, the simulator stops, the store is flushed and closed.
+func (d *Daemon) Shutdown(ctx context.Context) error {
+	var errs []error
+	if d.srv != nil {
+		if err := d.srv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("http: %w", err))
+		}
+	}
+	if d.events != nil {
+		d.events.Close()
+	}
+	if d.sender != nil {
+		sctx, cancel := context.WithTimeout(ctx, d.Config.Sender.ShutdownWait)
+		if err := d.sender.Stop(sctx); err != nil {
+			errs = append(errs, err)
+		}
+		cancel()
+	}
+	if d.pool != nil {
+		if err := d.pool.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("smsc: %w", err))
+		}
+	}
+	if d.sim != nil {
+		if err := d.sim.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("simulator: %w", err))
+		}
+	}
+	if d.store != nil {
+		if err := d.store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("store: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}

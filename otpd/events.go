@@ -1,0 +1,83 @@
+package otpd
+
+import (
+	"sync"
+	"time"
+)
+
+// Event is one delivery report, as GET /v1/events and otpd tail show it.
+type Event struct {
+	MessageID   string    `json:"message_id"`
+	ChallengeID string    `json:"challenge_id,omitempty"`
+	Phone       string    `json:"phone"` // masked
+	State       string    `json:"state"`
+	Stat        string    `json:"stat,omitempty"`
+	Err         string    `json:"err,omitempty"`
+	SMSCID      string    `json:"smsc_id,omitempty"`
+	Segment     int       `json:"segment,omitempty"`
+	Segments    int       `json:"segments,omitempty"`
+	Reason      string    `json:"reason,omitempty"`
+	At          time.Time `json:"at"`
+}
+
+// Broker fans events out to subscribers. A subscriber that does not keep
+// up loses events (counted) rather than slowing delivery down.
+type Broker struct {
+	mu      sync.Mutex
+	closed  bool
+	subs    map[chan Event]struct{}
+	dropped func()
+}
+
+// NewBroker returns an empty broker; dropped is called per lost event.
+func NewBroker(dropped func()) *Broker {
+	return &Broker{subs: map[chan Event]struct{}{}, dropped: dropped}
+}
+
+// Subscribe returns a channel of events and a function that ends the
+// subscription.
+func (b *Broker) Subscribe() (<-chan Event, func()) {
+	ch := make(chan Event, 256)
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		close(ch)
+		return ch, func() {}
+	}
+	b.subs[ch] = struct{}{}
+	b.mu.Unlock()
+	return ch, func() {
+		b.mu.Lock()
+		if _, ok := b.subs[ch]; ok {
+			delete(b.subs, ch)
+			close(ch)
+		}
+		b.mu.Unlock()
+	}
+}
+
+// Publish sends e to every subscriber without blocking.
+func (b *Broker) Publish(e Event) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for ch := range b.subs {
+		select {
+		case ch <- e:
+		default:
+			if b.dropped != nil {
+				b.dropped()
+			}
+		}
+	}
+}
+
+// Close ends every subscription.
+func (b *Broker) Close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = true
+	for ch := range b.subs {
+		delete(b.subs, ch)
+		close(ch)
+	}
+}

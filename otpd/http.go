@@ -1,0 +1,416 @@
+package otpd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+)
+
+// API is the HTTP API of otpd.
+type API struct {
+	svc          *Service
+	ready        func() bool
+	authRequired bool
+	mux          *http.ServeMux
+}
+
+// NewAPI builds the HTTP handler. ready reports whether an SMSC bind is
+// up; authRequired makes every /v1 route need an API key.
+func NewAPI(svc *Service, ready func() bool, authRequired bool) *API {
+	a := &API{svc: svc, ready: ready, authRequired: authRequired, mux: http.NewServeMux()}
+	a.route("POST /v1/otp", a.createOTP)
+	a.route("GET /v1/otp/{id}", a.getOTP)
+	a.route("POST /v1/otp/{id}/verify", a.verifyOTP)
+	a.route("POST /v1/otp/{id}/resend", a.resendOTP)
+	a.route("POST /v1/otp/{id}/cancel", a.cancelOTP)
+	a.route("POST /v1/messages", a.sendMessage)
+	a.route("GET /v1/messages/{id}", a.getMessage)
+	a.route("GET /v1/events", a.events)
+	a.mux.Handle("GET /metrics", promhttp.HandlerFor(svc.metrics.Registry, promhttp.HandlerOpts{}))
+	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	a.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !a.ready() {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "no SMSC bind is up"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, apiErr(http.StatusNotFound, "not_found", "no route %s %s", r.Method, r.URL.Path))
+	})
+	return a
+}
+
+// Handle adds a route (used by the compatibility front doors).
+func (a *API) Handle(pattern string, h http.Handler) { a.mux.Handle(pattern, h) }
+
+func (a *API) route(pattern string, h func(w http.ResponseWriter, r *http.Request, key *APIKey)) {
+	route := pattern[strings.Index(pattern, " ")+1:]
+	a.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w, code: 200}
+		defer func() {
+			a.svc.metrics.HTTP.WithLabelValues(route, strconv.Itoa(rec.code)).Inc()
+		}()
+		key, err := a.authenticate(r, bearer(r))
+		if err != nil {
+			writeError(rec, err)
+			return
+		}
+		h(rec, r, key)
+	})
+}
+
+// ServeHTTP serves the API; a method not allowed on a known route is a
+// JSON 405 too.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			a.svc.log.Error("panic in HTTP handler", zap.Any("panic", v), zap.String("path", r.URL.Path))
+			writeError(w, apiErr(http.StatusInternalServerError, "internal", "internal error"))
+		}
+	}()
+	_, pattern := a.mux.Handler(r)
+	if pattern == "" || pattern == "/" {
+		// ServeMux answers 405 in plain text; answer in JSON.
+		for _, m := range []string{http.MethodGet, http.MethodPost} {
+			if m == r.Method {
+				continue
+			}
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			if _, p := a.mux.Handler(probe); p != "" && p != "/" {
+				w.Header().Set("Allow", m)
+				writeError(w, apiErr(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed on %s", r.Method, r.URL.Path))
+				return
+			}
+		}
+	}
+	a.mux.ServeHTTP(w, r)
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.code = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+// authenticate checks an API key; with authentication off it returns nil.
+func (a *API) authenticate(r *http.Request, key string) (*APIKey, error) {
+	if !a.authRequired {
+		return nil, nil
+	}
+	if key == "" {
+		return nil, apiErr(http.StatusUnauthorized, "unauthorized", "an API key is required (Authorization: Bearer <key>)")
+	}
+	k, err := a.svc.LookupKey(r.Context(), key)
+	if err != nil {
+		return nil, err
+	}
+	if k == nil {
+		return nil, apiErr(http.StatusUnauthorized, "unauthorized", "unknown API key")
+	}
+	if !k.Allows(clientAddr(r.RemoteAddr)) {
+		return nil, apiErr(http.StatusForbidden, "forbidden", "this API key may not be used from this address")
+	}
+	return k, nil
+}
+
+func keyID(k *APIKey) string {
+	if k == nil {
+		return ""
+	}
+	return k.ID
+}
+
+// decode reads a JSON body into v with the size limit; errors are 4xx.
+func (a *API) decode(w http.ResponseWriter, r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" {
+			return apiErr(http.StatusUnsupportedMediaType, "unsupported_media_type", "send JSON with Content-Type: application/json")
+		}
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, a.svc.cfg.HTTP.MaxBody)
+	dec := json.NewDecoder(r.Body)
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		var se *json.SyntaxError
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &mbe):
+			return apiErr(http.StatusRequestEntityTooLarge, "body_too_large", "body larger than %d bytes", mbe.Limit)
+		case errors.Is(err, io.EOF):
+			return apiErr(http.StatusBadRequest, "invalid_json", "body is empty; send a JSON object")
+		case errors.As(err, &se):
+			return apiErr(http.StatusBadRequest, "invalid_json", "invalid JSON at offset %d", se.Offset)
+		case errors.As(err, &te):
+			return apiErr(http.StatusBadRequest, "invalid_json", "field %q must be a %s", te.Field, te.Type)
+		}
+		return apiErr(http.StatusBadRequest, "invalid_json", "invalid JSON: %v", err)
+	}
+	if dec.More() {
+		return apiErr(http.StatusBadRequest, "invalid_json", "body has more than one JSON value")
+	}
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	var e *APIError
+	if !errors.As(err, &e) {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			e = apiErr(http.StatusServiceUnavailable, "unavailable", "request timed out")
+		} else {
+			e = apiErr(http.StatusInternalServerError, "internal", "internal error")
+		}
+	}
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
+	}
+	writeJSON(w, e.Status, map[string]any{"error": map[string]string{"code": e.Code, "message": e.Message}})
+}
+
+// decodeForSend reads the body of a request that queues an SMS, which needs
+// an SMSC bind up.
+func (a *API) decodeForSend(w http.ResponseWriter, r *http.Request, v any) error {
+	if err := a.decode(w, r, v); err != nil {
+		return err
+	}
+	return a.unavailable()
+}
+
+// unavailable is the 503 for no SMSC bind.
+func (a *API) unavailable() error {
+	if a.ready() {
+		return nil
+	}
+	e := apiErr(http.StatusServiceUnavailable, "smsc_unavailable", "no SMSC bind is up; try again shortly")
+	e.RetryAfter = 5 * time.Second
+	return e
+}
+
+type deliveryView struct {
+	State      string    `json:"state"`
+	MessageIDs []string  `json:"message_ids"`
+	Segments   int       `json:"segments"`
+	Stat       string    `json:"stat,omitempty"`
+	Err        string    `json:"err,omitempty"`
+	Reason     string    `json:"reason,omitempty"`
+	UpdatedAt  time.Time `json:"updated_at"`
+}
+
+func delivery(m *Message) *deliveryView {
+	if m == nil {
+		return nil
+	}
+	d := &deliveryView{State: m.State, MessageIDs: []string{}, Segments: m.Segments, Stat: m.Stat, Err: m.Err, Reason: m.Reason, UpdatedAt: m.UpdatedAt}
+	if d.State == StateSending {
+		d.State = StateQueued
+	}
+	for _, p := range m.Parts {
+		d.MessageIDs = append(d.MessageIDs, p.SMSCID)
+	}
+	return d
+}
+
+type challengeView struct {
+	ID           string        `json:"id"`
+	Phone        string        `json:"phone"`
+	Status       string        `json:"status"`
+	ExpiresAt    time.Time     `json:"expires_at"`
+	AttemptsLeft int           `json:"attempts_left"`
+	Sends        int           `json:"sends"`
+	Delivery     *deliveryView `json:"delivery,omitempty"`
+}
+
+func (a *API) view(c *Challenge, m *Message) challengeView {
+	return challengeView{ID: c.ID, Phone: MaskPhone(c.Phone), Status: c.effectiveStatus(a.svc.now()), ExpiresAt: c.ExpiresAt,
+		AttemptsLeft: max(0, c.MaxAttempts-c.Attempts), Sends: c.Sends, Delivery: delivery(m)}
+}
+
+func (a *API) createOTP(w http.ResponseWriter, r *http.Request, key *APIKey) {
+	var req CreateRequest
+	if err := a.decodeForSend(w, r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	c, err := a.svc.Create(r.Context(), req, keyID(key))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"id": c.ID, "phone": MaskPhone(c.Phone), "status": c.Status, "expires_at": c.ExpiresAt})
+}
+
+func (a *API) getOTP(w http.ResponseWriter, r *http.Request, key *APIKey) {
+	c, m, err := a.svc.GetChallenge(r.Context(), r.PathValue("id"), keyID(key))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a.view(c, m))
+}
+
+func (a *API) verifyOTP(w http.ResponseWriter, r *http.Request, key *APIKey) {
+	var req struct {
+		Code json.RawMessage `json:"code"`
+	}
+	if err := a.decode(w, r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	code := strings.Trim(string(req.Code), `"`) // a code sent as a number works too
+	res, err := a.svc.Verify(r.Context(), r.PathValue("id"), code, keyID(key))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (a *API) resendOTP(w http.ResponseWriter, r *http.Request, key *APIKey) {
+	if err := a.unavailable(); err != nil {
+		writeError(w, err)
+		return
+	}
+	c, err := a.svc.Resend(r.Context(), r.PathValue("id"), keyID(key))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	_, m, _ := a.svc.GetChallenge(r.Context(), c.ID, keyID(key))
+	writeJSON(w, http.StatusOK, a.view(c, m))
+}
+
+func (a *API) cancelOTP(w http.ResponseWriter, r *http.Request, key *APIKey) {
+	c, err := a.svc.Cancel(r.Context(), r.PathValue("id"), keyID(key))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a.view(c, nil))
+}
+
+type messageView struct {
+	ID        string        `json:"id"`
+	To        string        `json:"to"`
+	From      string        `json:"from,omitempty"`
+	CreatedAt time.Time     `json:"created_at"`
+	Delivery  *deliveryView `json:"delivery"`
+}
+
+func (a *API) sendMessage(w http.ResponseWriter, r *http.Request, key *APIKey) {
+	var req MessageRequest
+	if err := a.decodeForSend(w, r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	m, err := a.svc.SendMessage(r.Context(), req, keyID(key))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, messageView{ID: m.ID, To: MaskPhone(m.Phone), From: m.Sender, CreatedAt: m.CreatedAt, Delivery: delivery(m)})
+}
+
+func (a *API) getMessage(w http.ResponseWriter, r *http.Request, key *APIKey) {
+	m, err := a.svc.GetMessage(r.Context(), r.PathValue("id"), keyID(key))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, messageView{ID: m.ID, To: MaskPhone(m.Phone), From: m.Sender, CreatedAt: m.CreatedAt, Delivery: delivery(m)})
+}
+
+// events streams delivery reports as server-sent events, filtered by
+// ?state=a,b and ?phone= (a full number, compared in its masked form).
+func (a *API) events(w http.ResponseWriter, r *http.Request, key *APIKey) {
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		writeError(w, apiErr(http.StatusInternalServerError, "internal", "streaming unsupported"))
+		return
+	}
+	states := map[string]bool{}
+	for _, s := range strings.Split(r.URL.Query().Get("state"), ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			states[s] = true
+		}
+	}
+	phone := ""
+	if p := r.URL.Query().Get("phone"); p != "" {
+		pp, err := a.svc.parsePhone(p)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		phone = MaskPhone(pp.E164)
+	}
+	ch, stop := a.svc.events.Subscribe()
+	defer stop()
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprint(w, ": otpd delivery reports\n\n")
+	fl.Flush()
+	ping := time.NewTicker(15 * time.Second)
+	defer ping.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-ping.C:
+			fmt.Fprint(w, ": ping\n\n")
+			fl.Flush()
+		case e, ok := <-ch:
+			if !ok {
+				return
+			}
+			if len(states) > 0 && !states[e.State] || phone != "" && e.Phone != phone {
+				continue
+			}
+			b, _ := json.Marshal(e)
+			fmt.Fprintf(w, "event: delivery\ndata: %s\n\n", b)
+			fl.Flush()
+		}
+	}
+}

@@ -1,0 +1,301 @@
+package otpd
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/otpd/otpd/simulator"
+)
+
+// TestResendKeepsTemplateAndSender: the second SMS reads as the first.
+func TestResendKeepsTemplateAndSender(t *testing.T) {
+	d := testDaemon(t, func(c *Config) { c.OTP.ResendAfter = time.Second })
+	c := newClient(t, d)
+	st, body, _ := c.do("POST", "/v1/otp", map[string]any{"phone": "+4915112340002", "template": "Код {otp} для {phone} ({ttl})", "sender": "MyBank"})
+	if st != 201 {
+		t.Fatalf("create: %d %v", st, body)
+	}
+	id := body["id"].(string)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	first, err := d.Simulator().WaitForMessage(ctx, simulator.Filter{To: "4915112340002"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.svc.skew.Store(int64(2 * time.Second))
+	if st, body, _ := c.do("POST", "/v1/otp/"+id+"/resend", nil); st != 200 {
+		t.Fatalf("resend: %d %v", st, body)
+	}
+	for {
+		msgs := d.Simulator().Messages(simulator.Filter{To: "4915112340002"})
+		if len(msgs) == 2 {
+			second := msgs[0]
+			if !strings.HasPrefix(second.Text, "Код ") || !strings.Contains(second.Text, "+4915112340002") || second.From != "MyBank" || second.DataCoding != 8 {
+				t.Fatalf("first %+v\nsecond %+v", first, second)
+			}
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatal("no second SMS")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestNoCodeAtRest: the database holds HMACs, no code, no API key; the
+// sealed SMS text is dropped once the SMSC acknowledged it.
+func TestNoCodeAtRest(t *testing.T) {
+	var dir string
+	d := testDaemon(t, func(c *Config) { dir = c.DataDir })
+	c := newClient(t, d)
+	_, key, err := CreateKey(context.Background(), d.store, "k", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	id := create(t, c, "+4915112340003")
+	code := smsCode(t, d, "+4915112340003", start)
+	// Wait until the message is submitted (its sealed text dropped).
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, body, _ := c.do("GET", "/v1/otp/"+id, nil)
+		if st := body["delivery"].(map[string]any)["state"]; st == "submitted" || st == "delivered" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("not submitted")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var sealed []byte
+	if err := d.store.QueryRow(context.Background(), `SELECT sealed FROM messages WHERE challenge_id = ?`, id).Scan(&sealed); err != nil || sealed != nil {
+		t.Fatalf("sealed text kept after submit: %d octets, %v", len(sealed), err)
+	}
+	// The database and its write-ahead log.
+	files, _ := filepath.Glob(filepath.Join(dir, "otpd.db*"))
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		if strings.Contains(string(b), code) {
+			t.Errorf("%s holds the code", f)
+		}
+		if strings.Contains(string(b), key) {
+			t.Errorf("%s holds the API key", f)
+		}
+	}
+	var mac []byte
+	d.store.QueryRow(context.Background(), `SELECT code_hmac FROM challenges WHERE id = ?`, id).Scan(&mac)
+	if len(mac) != 32 || !d.svc.sec.CheckCode(id, code, mac) || d.svc.sec.CheckCode("ch_other", code, mac) {
+		t.Fatal("stored value is not the code's HMAC bound to the challenge")
+	}
+}
+
+func TestLimitsAndCountries(t *testing.T) {
+	t.Run("allow list", func(t *testing.T) {
+		d := testDaemon(t, func(c *Config) { c.Limits.AllowCountries = []string{"DE"} })
+		c := newClient(t, d)
+		create(t, c, "+4915112340004")
+		if st, body, _ := c.do("POST", "/v1/otp", map[string]any{"phone": "+12015550123"}); st != 400 || body["error"].(map[string]any)["code"] != "country_not_allowed" {
+			t.Fatalf("US number with DE allowed: %d %v", st, body)
+		}
+	})
+	t.Run("per country", func(t *testing.T) {
+		d := testDaemon(t, func(c *Config) { c.Limits.PerCountry = Rate{N: 2, Per: time.Hour} })
+		c := newClient(t, d)
+		create(t, c, "+4915112340005")
+		create(t, c, "+4915112340006")
+		if st, _, h := c.do("POST", "/v1/otp", map[string]any{"phone": "+4915112340007"}); st != 429 || h.Get("Retry-After") == "" {
+			t.Fatalf("third +49: %d", st)
+		}
+		create(t, c, "+12015550124") // another country code
+	})
+	t.Run("global", func(t *testing.T) {
+		d := testDaemon(t, func(c *Config) { c.Limits.Global = Rate{N: 2, Per: time.Hour} })
+		c := newClient(t, d)
+		create(t, c, "+4915112340008")
+		create(t, c, "+12015550125")
+		if st, _, _ := c.do("POST", "/v1/otp", map[string]any{"phone": "+4915112340009"}); st != 429 {
+			t.Fatalf("third in all: %d", st)
+		}
+	})
+	t.Run("a refused send is not counted by the other limits", func(t *testing.T) {
+		d := testDaemon(t, func(c *Config) {
+			c.Limits.Global = Rate{N: 3, Per: time.Hour}
+			c.Limits.PerPhone = Rate{N: 1, Per: time.Hour}
+		})
+		c := newClient(t, d)
+		create(t, c, "+4915112340030")
+		for i := 0; i < 3; i++ { // refused by the phone limit, after the global one
+			if st, _, _ := c.do("POST", "/v1/otp", map[string]any{"phone": "+4915112340030"}); st != 429 {
+				t.Fatalf("second to the same number: %d", st)
+			}
+		}
+		create(t, c, "+4915112340031")
+		create(t, c, "+4915112340032")
+	})
+	t.Run("per key", func(t *testing.T) {
+		sim, err := simulator.Start(simulator.Config{SMPPAddr: "127.0.0.1:0"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { sim.Close(context.Background()) }) // after the daemon's
+		d := testDaemon(t, func(c *Config) {
+			c.SMSC.Addr, c.SMSC.SystemID = sim.Addr(), "otp"
+			c.Limits.PerKey = Rate{N: 1, Per: time.Hour}
+		})
+		_, k1, _ := CreateKey(context.Background(), d.store, "a", "")
+		_, k2, _ := CreateKey(context.Background(), d.store, "b", "")
+		c := newClient(t, d)
+		c.key = k1
+		create(t, c, "+4915112340010")
+		if st, _, _ := c.do("POST", "/v1/otp", map[string]any{"phone": "+4915112340011"}); st != 429 {
+			t.Fatalf("second for key 1: %d", st)
+		}
+		c.key = k2
+		create(t, c, "+4915112340011")
+	})
+}
+
+func TestLocaleTemplates(t *testing.T) {
+	d := testDaemon(t, func(c *Config) {
+		c.OTP.Templates = map[string]string{"en": "Code {otp}", "de": "Ihr Code: {otp}, gültig {ttl}, für {phone}"}
+	})
+	c := newClient(t, d)
+	st, body, _ := c.do("POST", "/v1/otp", map[string]any{"phone": "+4915112340012", "locale": "de-AT", "ttl": "2m"})
+	if st != 201 {
+		t.Fatalf("de-AT falls back to de: %d %v", st, body)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	m, err := d.Simulator().WaitForMessage(ctx, simulator.Filter{To: "4915112340012"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(m.Text, "Ihr Code: ") || !strings.Contains(m.Text, "gültig 2 minutes, für +4915112340012") || m.DataCoding != 0 {
+		t.Fatalf("text %q data_coding %d (ü is in GSM 03.38)", m.Text, m.DataCoding)
+	}
+	if st, _, _ := c.do("POST", "/v1/otp", map[string]any{"phone": "+4915112340013", "locale": "fr"}); st != 400 {
+		t.Fatalf("unknown locale: %d", st)
+	}
+}
+
+func TestHTTPS(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := writeCert(t, dir)
+	d := testDaemon(t, func(c *Config) { c.HTTP.TLSCert, c.HTTP.TLSKey = certFile, keyFile })
+	pemBytes, _ := os.ReadFile(certFile)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pemBytes)
+	cl := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := cl.Get("https://" + d.Addr() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("healthz over TLS: %d", resp.StatusCode)
+	}
+	if resp, err := http.Get("http://" + d.Addr() + "/healthz"); err == nil && resp.StatusCode == 200 {
+		t.Fatal("plain HTTP answered on the TLS port")
+	}
+}
+
+func writeCert(t *testing.T, dir string) (string, string) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "otpd.test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(key)
+	cf, kf := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(cf, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(kf, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	return cf, kf
+}
+
+func TestRateOff(t *testing.T) {
+	cfg := NewConfig()
+	r, err := ParseRate("off")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Limits.PerPhone = r
+	cfg.Defaults()
+	if cfg.Limits.PerPhone.N != 0 || cfg.Limits.PerPhone.String() != "off" {
+		t.Fatalf("off became %v", cfg.Limits.PerPhone)
+	}
+	l := newLimiter(cfg.Limits.PerPhone)
+	for i := 0; i < 100; i++ {
+		if _, ok, _ := l.take("x", time.Now()); !ok {
+			t.Fatal("an off limit refused")
+		}
+	}
+	if r, _ := ParseRate("5/10m"); r.N != 5 || r.Per != 10*time.Minute {
+		t.Fatal(r)
+	}
+	for _, bad := range []string{"5", "x/1m", "5/x", "-1/1m", "5/-1m"} {
+		if _, err := ParseRate(bad); err == nil {
+			t.Errorf("%q parsed", bad)
+		}
+	}
+}
+
+func TestRetentionSweep(t *testing.T) {
+	d := testDaemon(t, nil)
+	c := newClient(t, d)
+	start := time.Now()
+	id := create(t, c, "+4915112340020")
+	smsCode(t, d, "+4915112340020", start)
+	waitState(t, c, id, "delivered")
+	d.svc.skew.Store(int64(31 * 24 * time.Hour))
+	d.sender.sweep()
+	if st, _, _ := c.do("GET", "/v1/otp/"+id, nil); st != 404 {
+		t.Fatalf("a challenge past the retention is still there: %d", st)
+	}
+}
+
+func waitState(t *testing.T, c client, id, state string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, body, _ := c.do("GET", "/v1/otp/"+id, nil)
+		if body["delivery"].(map[string]any)["state"] == state {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not %s: %v", state, body)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestWrongLengthCodeIsNotAnAttempt(t *testing.T) {
+	d := testDaemon(t, nil)
+	c := newClient(t, d)
+	id := create(t, c, "+4915112340021")
+	for _, code := range []string{"12345", "1234567"} {
+		st, body, _ := c.do("POST", "/v1/otp/"+id+"/verify", map[string]any{"code": code})
+		if st != 400 || body["error"].(map[string]any)["code"] != "invalid_code" {
+			t.Fatalf("%s: %d %v", code, st, body)
+		}
+	}
+	if _, body, _ := c.do("GET", "/v1/otp/"+id, nil); body["attempts_left"] != float64(5) {
+		t.Fatalf("attempts used by codes of the wrong length: %v", body["attempts_left"])
+	}
+}

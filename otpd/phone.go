@@ -1,0 +1,109 @@
+package otpd
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/nyaruka/phonenumbers"
+)
+
+// Phone is a parsed, valid number.
+type Phone struct {
+	E164        string // +4915112345678
+	CountryCode int    // 49
+	Region      string // DE
+}
+
+// PhoneError says why a number was refused.
+type PhoneError struct{ Reason string }
+
+func (e *PhoneError) Error() string { return e.Reason }
+
+// ParsePhone parses and validates a number and normalises it to E.164.
+// Without a leading + the number is read in defaultRegion, and refused when
+// that is empty.
+func ParsePhone(raw, defaultRegion string) (Phone, error) {
+	return parsePhone(raw, defaultRegion, true)
+}
+
+// parsePhone with strict false accepts any number of a possible length for
+// its country, such as the fictional +1555 numbers: the embedded simulator
+// sends nothing to a real handset, and its magic numbers are fictional.
+func parsePhone(raw, defaultRegion string, strict bool) (Phone, error) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return Phone{}, &PhoneError{"phone is required"}
+	}
+	if len(raw) > 32 {
+		return Phone{}, &PhoneError{"phone is too long to be a number"}
+	}
+	if !strings.HasPrefix(raw, "+") && !strings.HasPrefix(raw, "00") && defaultRegion == "" {
+		return Phone{}, &PhoneError{"phone must be in international format, starting with + and the country code"}
+	}
+	num, err := phonenumbers.Parse(raw, defaultRegion)
+	if err != nil {
+		return Phone{}, &PhoneError{fmt.Sprintf("phone %s", phoneParseReason(err))}
+	}
+	if strict {
+		if !phonenumbers.IsValidNumber(num) {
+			return Phone{}, &PhoneError{"phone is not a valid number for its country"}
+		}
+		if phonenumbers.GetNumberType(num) == phonenumbers.FIXED_LINE {
+			return Phone{}, &PhoneError{"phone is a fixed line, which cannot receive SMS"}
+		}
+	} else if !phonenumbers.IsPossibleNumber(num) {
+		return Phone{}, &PhoneError{"phone has an impossible length for its country"}
+	}
+	return Phone{
+		E164:        phonenumbers.Format(num, phonenumbers.E164),
+		CountryCode: int(num.GetCountryCode()),
+		Region:      phonenumbers.GetRegionCodeForNumber(num),
+	}, nil
+}
+
+func phoneParseReason(err error) string {
+	switch err {
+	case phonenumbers.ErrInvalidCountryCode:
+		return "has an unknown country code"
+	case phonenumbers.ErrNotANumber:
+		return "is not a number"
+	case phonenumbers.ErrTooShortNSN, phonenumbers.ErrTooShortAfterIDD:
+		return "is too short"
+	case phonenumbers.ErrNumTooLong:
+		return "is too long"
+	}
+	return "cannot be parsed"
+}
+
+// MaskPhone shows the country code and the next three digits and the last
+// three: +49151****678. Logs and API answers carry only this form.
+func MaskPhone(e164 string) string {
+	if len(e164) < 8 {
+		return "****"
+	}
+	cc := 1
+	for _, n := range []int{1, 2, 3} { // the country code is 1 to 3 digits
+		if len(e164) > n+1 {
+			if _, ok := phonenumbers.GetSupportedCallingCodes()[atoi(e164[1:1+n])]; ok {
+				cc = n
+				break
+			}
+		}
+	}
+	keep := 1 + cc + 3
+	if keep > len(e164)-3 {
+		keep = len(e164) - 3
+	}
+	return e164[:keep] + "****" + e164[len(e164)-3:]
+}
+
+func atoi(s string) int {
+	n := 0
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return -1
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n
+}

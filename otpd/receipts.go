@@ -1,0 +1,252 @@
+package otpd
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/otpd/otpd/smpp"
+	"github.com/otpd/otpd/smpp/dlr"
+	"go.uber.org/zap"
+)
+
+// receiptState maps a receipt's state to a delivery state; ok is false for
+// states that are not final (ENROUTE, ACCEPTD).
+func receiptState(st dlr.State) (string, bool) {
+	switch st {
+	case dlr.Delivered:
+		return StateDelivered, true
+	case dlr.Undeliverable:
+		return StateUndeliverable, true
+	case dlr.Expired:
+		return StateExpired, true
+	case dlr.Rejected:
+		return StateRejected, true
+	case dlr.Deleted, dlr.Unknown:
+		return StateFailed, true
+	}
+	return StateSubmitted, false
+}
+
+// ServeSMPP is the Handler of the SMSC binds: delivery receipts are
+// matched and stored before deliver_sm_resp goes back (ESME_RX_T_APPN, a
+// temporary error the SMSC retries, when the store cannot take them);
+// mobile-originated messages are acknowledged and logged.
+func (s *Service) ServeSMPP(ctx context.Context, sess *smpp.Session, req smpp.PDU) smpp.PDU {
+	d, ok := req.(*smpp.DeliverSM)
+	if !ok {
+		return smpp.Reply(req, smpp.ESME_ROK)
+	}
+	r, err := smpp.ParseReceipt(d)
+	if err != nil {
+		if d.IsReceipt() {
+			s.metrics.Receipts.WithLabelValues("bad").Inc()
+			s.log.Warn("unreadable delivery receipt", zap.Error(err))
+		} else {
+			s.log.Info("mobile-originated message ignored", zap.String("from", MaskPhone("+"+d.SourceAddr)))
+		}
+		return smpp.Reply(req, smpp.ESME_ROK)
+	}
+	if err := s.ApplyReceipt(ctx, r); err != nil {
+		s.log.Error("storing a receipt failed; the SMSC will retry", zap.Error(err))
+		return smpp.Reply(req, smpp.ESME_RX_T_APPN)
+	}
+	return smpp.Reply(req, smpp.ESME_ROK)
+}
+
+// receiptKeys are the segment keys a receipt id may match.
+func (s *Service) receiptKeys(id string) []string {
+	switch s.cfg.SMSC.MessageIDFormat {
+	case "dec":
+		return []string{dlr.CanonicalIn(id, dlr.Decimal)}
+	case "hex":
+		return []string{dlr.CanonicalIn(id, dlr.Hex)}
+	}
+	return dlr.IDForms(id)
+}
+
+// ApplyReceipt stores a receipt against its segment, or as an orphan when
+// its message_id is not known yet.
+func (s *Service) ApplyReceipt(ctx context.Context, r smpp.Receipt) error {
+	now := s.now().UTC()
+	keys := s.receiptKeys(r.ID)
+	if len(keys) == 0 {
+		s.metrics.Receipts.WithLabelValues("bad").Inc()
+		return nil
+	}
+	state, _ := receiptState(r.State)
+	done := r.DoneDate
+	if done.IsZero() {
+		done = now
+	}
+	var evs []Event
+	var orphan bool
+	var dups int
+	err := s.store.Write(ctx, func(tx *Tx) error {
+		evs, orphan, dups = nil, false, 0
+		n, e, d, err := applyToSegments(tx, keys, state, r.Stat, r.Err, done, now)
+		dups = d
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			orphan = true
+			_, err := tx.Exec(`INSERT INTO orphan_receipts (smsc_key, stat, err, state, done_at, received_at) VALUES (?,?,?,?,?,?)`,
+				keys[0], r.Stat, r.Err, state, ms(done), ms(now))
+			if err != nil {
+				return err
+			}
+			for _, k := range keys[1:] {
+				if _, err := tx.Exec(`INSERT INTO orphan_receipts (smsc_key, stat, err, state, done_at, received_at) VALUES (?,?,?,?,?,?)`,
+					k, r.Stat, r.Err, state, ms(done), ms(now)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		evs = e
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if orphan {
+		s.metrics.Receipts.WithLabelValues("orphan").Inc()
+		s.log.Info("receipt for a message id not known yet; kept", zap.String("smsc_id", r.ID), zap.String("stat", r.Stat))
+		return nil
+	}
+	if dups > 0 && len(evs) == 0 {
+		s.metrics.Receipts.WithLabelValues("duplicate").Inc()
+		return nil
+	}
+	s.metrics.Receipts.WithLabelValues("matched").Inc()
+	for _, e := range evs {
+		s.events.Publish(e)
+	}
+	return nil
+}
+
+// applyOrphans applies receipts that came before their segment was
+// recorded.
+func (s *Service) applyOrphans(tx *Tx, key string, now time.Time) ([]Event, error) {
+	rows, err := tx.Query(`SELECT stat, err, state, done_at FROM orphan_receipts WHERE smsc_key = ?`, key)
+	if err != nil {
+		return nil, err
+	}
+	type orphan struct {
+		stat, err, state string
+		done             int64
+	}
+	var os_ []orphan
+	for rows.Next() {
+		var o orphan
+		if err := rows.Scan(&o.stat, &o.err, &o.state, &o.done); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		os_ = append(os_, o)
+	}
+	rows.Close()
+	var evs []Event
+	for _, o := range os_ {
+		_, e, _, err := applyToSegments(tx, []string{key}, o.state, o.stat, o.err, fromMS(o.done), now)
+		if err != nil {
+			return nil, err
+		}
+		evs = append(evs, e...)
+	}
+	if len(os_) > 0 {
+		s.metrics.Receipts.WithLabelValues("orphan_matched").Add(float64(len(os_)))
+		if _, err := tx.Exec(`DELETE FROM orphan_receipts WHERE smsc_key = ?`, key); err != nil {
+			return nil, err
+		}
+	}
+	return evs, nil
+}
+
+// applyToSegments updates the segments with these keys and their
+// messages; it returns how many segments matched and the events to publish.
+func applyToSegments(tx *Tx, keys []string, state, stat, errCode string, done, now time.Time) (n int, evs []Event, dup int, err error) {
+	q := `SELECT s.message_id, s.seq, s.smsc_id, s.state, s.stat, m.challenge_id, m.phone, m.segments FROM segments s JOIN messages m ON m.id = s.message_id WHERE s.smsc_key IN (?` + strings.Repeat(",?", len(keys)-1) + `)`
+	args := make([]any, len(keys))
+	for i, k := range keys {
+		args[i] = k
+	}
+	rows, err := tx.Query(q, args...)
+	if err != nil {
+		return 0, nil, 0, err
+	}
+	type hit struct {
+		msg, smscID, state, stat, challenge, phone string
+		seq, segments                              int
+	}
+	var hits []hit
+	for rows.Next() {
+		var h hit
+		if err := rows.Scan(&h.msg, &h.seq, &h.smscID, &h.state, &h.stat, &h.challenge, &h.phone, &h.segments); err != nil {
+			rows.Close()
+			return 0, nil, 0, err
+		}
+		hits = append(hits, h)
+	}
+	rows.Close()
+	for _, h := range hits {
+		if h.state == state && h.stat == stat && finalState(state) {
+			dup++ // the same final receipt again: nothing changes, no event
+			continue
+		}
+		if _, err := tx.Exec(`UPDATE segments SET state = ?, stat = ?, err = ?, done_at = ? WHERE message_id = ? AND seq = ?`,
+			state, stat, errCode, ms(done), h.msg, h.seq); err != nil {
+			return 0, nil, 0, err
+		}
+		msgState, err := aggregate(tx, h.msg, h.segments)
+		if err != nil {
+			return 0, nil, 0, err
+		}
+		if msgState != "" {
+			if _, err := tx.Exec(`UPDATE messages SET state = ?, stat = ?, err = ?, updated_at = ? WHERE id = ? AND state IN (?, ?, ?)`,
+				msgState, stat, errCode, ms(now), h.msg, StateSubmitted, StateSending, msgState); err != nil {
+				return 0, nil, 0, err
+			}
+		} else if _, err := tx.Exec(`UPDATE messages SET stat = ?, err = ?, updated_at = ? WHERE id = ?`, stat, errCode, ms(now), h.msg); err != nil {
+			return 0, nil, 0, err
+		}
+		ev := Event{MessageID: h.msg, ChallengeID: h.challenge, Phone: MaskPhone(h.phone), State: state, Stat: stat, Err: errCode,
+			SMSCID: h.smscID, Segment: h.seq, Segments: h.segments, At: now}
+		if msgState != "" {
+			ev.State = msgState
+		}
+		evs = append(evs, ev)
+	}
+	return len(hits), evs, dup, nil
+}
+
+// aggregate gives a message's state from its segments once every segment
+// has a final state: delivered when all are, else the first failure; ""
+// while some are still open.
+func aggregate(tx *Tx, msgID string, total int) (string, error) {
+	rows, err := tx.Query(`SELECT state FROM segments WHERE message_id = ? ORDER BY seq`, msgID)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	n := 0
+	result := StateDelivered
+	for rows.Next() {
+		var st string
+		if err := rows.Scan(&st); err != nil {
+			return "", err
+		}
+		n++
+		if !finalState(st) {
+			return "", nil
+		}
+		if st != StateDelivered && result == StateDelivered {
+			result = st
+		}
+	}
+	if n < total || n == 0 {
+		return "", rows.Err()
+	}
+	return result, rows.Err()
+}

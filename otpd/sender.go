@@ -1,0 +1,523 @@
+package otpd
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/otpd/otpd/smpp"
+	"github.com/otpd/otpd/smpp/coding"
+	"github.com/otpd/otpd/smpp/dlr"
+	"go.uber.org/zap"
+)
+
+// Submitter is what the sender needs of an smpp.Pool: Go waits under ctx
+// for a bind and a window slot, then the request is in flight until its
+// response or the response timeout, whatever ctx does.
+type Submitter interface {
+	Go(ctx context.Context, req smpp.PDU, done chan *smpp.Call) *smpp.Call
+	Ready() bool
+}
+
+// Sender drains the outbox through the SMSC binds: it claims due messages,
+// submits their segments, and records each submit_sm_resp message_id as it
+// comes, so that a restart resends only what the SMSC did not acknowledge.
+type Sender struct {
+	svc      *Service
+	pool     Submitter
+	log      *zap.Logger
+	split    coding.SplitOptions
+	respBase dlr.Base
+	src      struct {
+		addr     string
+		ton, npi byte
+	}
+
+	sem chan struct{}
+	// ctx ends at Stop: no more claims, and no more waiting for a bind or a
+	// window slot; submits in flight still get their responses.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// NewSender builds the sender; Start runs it.
+func NewSender(svc *Service, pool Submitter) *Sender {
+	cfg := svc.cfg
+	s := &Sender{svc: svc, pool: pool, log: svc.log, sem: make(chan struct{}, cfg.Sender.Workers)}
+	s.split = coding.SplitOptions{Auto: true}
+	switch cfg.SMSC.DataCoding {
+	case "gsm":
+		s.split = coding.SplitOptions{Coding: coding.Default}
+	case "ucs2":
+		s.split = coding.SplitOptions{Coding: coding.UCS2}
+	case "latin1":
+		s.split = coding.SplitOptions{Coding: coding.Latin1}
+	}
+	switch cfg.SMSC.Concat {
+	case "udh16":
+		s.split.Method = coding.ConcatUDH16
+	case "sar":
+		s.split.Method = coding.ConcatSAR
+	case "payload":
+		s.split.Method = coding.ConcatPayload
+	default:
+		s.split.Method = coding.ConcatUDH8
+	}
+	s.respBase = idBase(cfg.SMSC.MessageIDFormat)
+	s.src.addr, s.src.ton, s.src.npi = SourceAddr(cfg.SMSC.SourceAddr, cfg.SMSC.SourceTON, cfg.SMSC.SourceNPI)
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s
+}
+
+func idBase(f string) dlr.Base {
+	switch f {
+	case "dec":
+		return dlr.Decimal
+	case "hex":
+		return dlr.Hex
+	}
+	return dlr.AutoBase
+}
+
+// SourceAddr derives TON and NPI for a source address when not configured:
+// alphanumeric 5/0, international (+ or 10 digits and more) 1/1, a short
+// code 3/0.
+func SourceAddr(addr string, ton, npi int) (string, byte, byte) {
+	a := strings.TrimPrefix(addr, "+")
+	dt, dn := byte(1), byte(1)
+	digits := true
+	for _, c := range a {
+		if c < '0' || c > '9' {
+			digits = false
+		}
+	}
+	switch {
+	case !digits:
+		dt, dn = smpp.TONAlphanumeric, smpp.NPIUnknown
+		a = addr
+	case strings.HasPrefix(addr, "+") || len(a) >= 10:
+		dt, dn = smpp.TONInternational, smpp.NPIISDN
+	default:
+		dt, dn = smpp.TONNetwork, smpp.NPIUnknown
+	}
+	if ton >= 0 {
+		dt = byte(ton)
+	}
+	if npi >= 0 {
+		dn = byte(npi)
+	}
+	return a, dt, dn
+}
+
+// Start recovers what a previous process left half-sent, then drains the
+// outbox until Stop.
+func (s *Sender) Start(ctx context.Context) error {
+	if err := s.recover(ctx); err != nil {
+		return err
+	}
+	s.wg.Add(1)
+	go s.loop()
+	return nil
+}
+
+// recover handles messages a previous process claimed and did not finish
+// (it was killed): their unacknowledged segments may or may not have
+// reached the SMSC. Policy resubmit queues them again (segments with a
+// recorded message_id are not resent); policy fail fails them.
+func (s *Sender) recover(ctx context.Context) error {
+	now := s.svc.now().UTC()
+	var n int
+	err := s.svc.store.Write(ctx, func(tx *Tx) error {
+		var res sql.Result
+		var err error
+		if s.svc.cfg.Sender.Uncertain == "fail" {
+			res, err = tx.Exec(`UPDATE messages SET state = ?, sealed = NULL, reason = ?, uncertain = uncertain + 1, updated_at = ? WHERE state = ?`,
+				StateFailed, "outcome unknown: otpd stopped while submitting", ms(now), StateSending)
+		} else {
+			res, err = tx.Exec(`UPDATE messages SET state = ?, uncertain = uncertain + 1, next_attempt_at = ?, updated_at = ? WHERE state = ?`,
+				StateQueued, ms(now), ms(now), StateSending)
+		}
+		if err != nil {
+			return err
+		}
+		c, _ := res.RowsAffected()
+		n = int(c)
+		return nil
+	})
+	if n > 0 {
+		s.svc.metrics.Uncertain.Add(float64(n))
+		s.log.Warn("messages left mid-submit by the previous run", zap.Int("count", n), zap.String("policy", s.svc.cfg.Sender.Uncertain))
+	}
+	return err
+}
+
+// Stop stops claiming, waits for the submits in flight (bounded by ctx)
+// and returns. Messages not finished stay in the outbox.
+func (s *Sender) Stop(ctx context.Context) error {
+	s.cancel()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("sender: submits still in flight at shutdown (they stay in the outbox): %w", ctx.Err())
+	}
+}
+
+func (s *Sender) loop() {
+	defer s.wg.Done()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	nextSweep := time.Now().Add(time.Minute)
+	for {
+		if now := time.Now(); now.After(nextSweep) {
+			nextSweep = now.Add(10 * time.Minute)
+			s.sweep()
+		}
+		free := cap(s.sem) - len(s.sem)
+		var batch []*claimed
+		if free > 0 {
+			var err error
+			batch, err = s.claim(free)
+			if err != nil && s.ctx.Err() == nil {
+				s.log.Error("outbox claim failed", zap.Error(err))
+			}
+		}
+		for _, c := range batch {
+			s.sem <- struct{}{}
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				defer func() { <-s.sem }()
+				s.process(c)
+			}()
+		}
+		if len(batch) > 0 && len(batch) == free {
+			// More may be due: go round once a worker is free.
+			select {
+			case s.sem <- struct{}{}:
+				<-s.sem
+			case <-s.ctx.Done():
+				return
+			}
+			continue
+		}
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-s.svc.wake:
+		case <-tick.C:
+		}
+	}
+}
+
+// claimed is a message taken from the outbox with the segments already
+// acknowledged.
+type claimed struct {
+	m    *Message
+	done map[int]bool
+}
+
+func (s *Sender) claim(n int) ([]*claimed, error) {
+	now := s.svc.now().UTC()
+	var out []*claimed
+	err := s.svc.store.Write(s.ctx, func(tx *Tx) error {
+		rows, err := tx.Query(`SELECT `+messageCols+` FROM messages WHERE state = ? AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`, StateQueued, ms(now), n)
+		if err != nil {
+			return err
+		}
+		var ms_ []*Message
+		for rows.Next() {
+			m, err := scanMessage(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			ms_ = append(ms_, m)
+		}
+		rows.Close()
+		for _, m := range ms_ {
+			if _, err := tx.Exec(`UPDATE messages SET state = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?`, StateSending, ms(now), m.ID); err != nil {
+				return err
+			}
+			m.Attempts++
+			c := &claimed{m: m, done: map[int]bool{}}
+			srows, err := tx.Query(`SELECT seq FROM segments WHERE message_id = ?`, m.ID)
+			if err != nil {
+				return err
+			}
+			for srows.Next() {
+				var seq int
+				srows.Scan(&seq)
+				c.done[seq] = true
+			}
+			srows.Close()
+			out = append(out, c)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// process submits the segments of one claimed message.
+func (s *Sender) process(c *claimed) {
+	m := c.m
+	log := s.log.With(zap.String("message_id", m.ID), zap.String("phone", MaskPhone(m.Phone)))
+	if !s.svc.now().Before(m.Deadline) {
+		s.svc.metrics.Expired.Inc()
+		s.finish(m, StateFailed, "expired before it could be sent", log)
+		return
+	}
+	text, err := s.svc.sec.Open(m.ID, m.Sealed)
+	if err != nil {
+		s.finish(m, StateFailed, "cannot open the queued text: "+err.Error(), log)
+		return
+	}
+	tmpl := &smpp.SubmitSM{
+		SourceAddrTON: s.src.ton, SourceAddrNPI: s.src.npi, SourceAddr: s.src.addr,
+		DestAddrTON: byte(s.svc.cfg.SMSC.DestTON), DestAddrNPI: byte(s.svc.cfg.SMSC.DestNPI), DestinationAddr: strings.TrimPrefix(m.Phone, "+"),
+		RegisteredDelivery: byte(s.svc.cfg.SMSC.RegisteredDelivery),
+	}
+	if m.Sender != "" {
+		tmpl.SourceAddr, tmpl.SourceAddrTON, tmpl.SourceAddrNPI = SourceAddr(m.Sender, -1, -1)
+	}
+	opt := s.split
+	opt.Ref = uint16(m.Ref)
+	pdus, err := smpp.SplitSubmit(tmpl, text, opt)
+	if err != nil {
+		s.finish(m, StateFailed, "cannot encode the text: "+err.Error(), log)
+		return
+	}
+	last := 0 // the last segment still to send
+	for i := range pdus {
+		if !c.done[i+1] {
+			last = i + 1
+		}
+	}
+	for i, pdu := range pdus {
+		seq := i + 1
+		if c.done[seq] {
+			continue
+		}
+		now := s.svc.now()
+		left := m.Deadline.Sub(now)
+		if left <= 0 {
+			s.svc.metrics.Expired.Inc()
+			s.finish(m, StateFailed, "expired before it could be sent", log)
+			return
+		}
+		// The SMSC must not deliver the code after the challenge expires.
+		pdu.ValidityPeriod = smpp.FormatRelativeTime(left)
+		if left < time.Second {
+			pdu.ValidityPeriod = smpp.FormatRelativeTime(time.Second)
+		}
+		// Waiting for a bind and a window slot ends at the deadline or at
+		// Stop; once sent, the submit runs until its response.
+		ctx, cancel := context.WithTimeout(s.ctx, min(left, 30*time.Second))
+		start := time.Now()
+		call := <-s.pool.Go(ctx, pdu, make(chan *smpp.Call, 1)).Done
+		cancel()
+		resp, _ := call.Resp.(*smpp.SubmitSMResp)
+		err := call.Err
+		if err == nil && resp == nil {
+			err = fmt.Errorf("smpp: %s answered a submit_sm", call.Resp.CommandID())
+		}
+		if err != nil {
+			s.failedSubmit(m, err, log)
+			return
+		}
+		s.svc.metrics.SubmitLatency.Observe(time.Since(start).Seconds())
+		s.svc.metrics.Submits.WithLabelValues("ok").Inc()
+		if seq == last {
+			// The last one: its segment and the message's new state in one
+			// write.
+			s.submitted(m, len(pdus), &segment{seq: seq, smscID: resp.MessageID}, log)
+			return
+		}
+		if err := s.recordSegment(m, seq, len(pdus), resp.MessageID); err != nil {
+			// The SMSC has it; if this write is lost the restart counts it
+			// uncertain. Keep going with the other segments.
+			log.Error("recording a submitted segment failed", zap.Error(err))
+		}
+	}
+	s.submitted(m, len(pdus), nil, log)
+}
+
+// segment is a just-acknowledged segment to record.
+type segment struct {
+	seq    int
+	smscID string
+}
+
+// failedSubmit classifies a submit error: retry with backoff, or fail.
+func (s *Sender) failedSubmit(m *Message, err error, log *zap.Logger) {
+	var re *smpp.ResponseError
+	switch {
+	case smpp.IsUncertain(err):
+		s.svc.metrics.Submits.WithLabelValues("uncertain").Inc()
+		s.svc.metrics.Uncertain.Inc()
+		m.Uncertain++
+		if s.svc.cfg.Sender.Uncertain == "fail" {
+			s.finish(m, StateFailed, "outcome unknown: "+err.Error(), log)
+			return
+		}
+		log.Warn("submit outcome unknown; resubmitting", zap.Error(err))
+		s.retry(m, err.Error(), log)
+	case errors.As(err, &re):
+		s.svc.metrics.Submits.WithLabelValues(re.Status.Name()).Inc()
+		if re.Status.Temporary() || re.Nack {
+			s.retry(m, re.Status.Name(), log)
+			return
+		}
+		s.finish(m, StateRejected, "SMSC refused: "+re.Status.Error(), log)
+	case errors.Is(err, smpp.ErrNoBind), errors.Is(err, smpp.ErrClosed), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		s.svc.metrics.Submits.WithLabelValues("no_bind").Inc()
+		s.retry(m, "no SMSC bind available", log)
+	default:
+		s.svc.metrics.Submits.WithLabelValues("error").Inc()
+		var pe *smpp.PDUError
+		if errors.As(err, &pe) && pe.Header.Command == smpp.SubmitSMID {
+			// Our own submit_sm cannot be encoded: it never will be.
+			s.finish(m, StateFailed, err.Error(), log)
+			return
+		}
+		log.Warn("submit failed; retrying", zap.Error(err))
+		s.retry(m, err.Error(), log)
+	}
+}
+
+// retry puts the message back with exponential backoff and jitter, or
+// fails it when the next try would come after its deadline.
+func (s *Sender) retry(m *Message, reason string, log *zap.Logger) {
+	cfg := s.svc.cfg.Sender
+	back := cfg.RetryMin << min(m.Attempts-1, 16)
+	if back > cfg.RetryMax || back <= 0 {
+		back = cfg.RetryMax
+	}
+	back = back/2 + time.Duration(rand.Int64N(int64(back/2)+1))
+	now := s.svc.now().UTC()
+	next := now.Add(back)
+	if !next.Before(m.Deadline) {
+		s.svc.metrics.Expired.Inc()
+		s.finish(m, StateFailed, "not sent before it expired: "+reason, log)
+		return
+	}
+	err := s.svc.store.Write(context.Background(), func(tx *Tx) error {
+		_, err := tx.Exec(`UPDATE messages SET state = ?, next_attempt_at = ?, reason = ?, uncertain = ?, updated_at = ? WHERE id = ? AND state = ?`,
+			StateQueued, ms(next), reason, m.Uncertain, ms(now), m.ID, StateSending)
+		return err
+	})
+	if err != nil {
+		log.Error("requeue failed", zap.Error(err))
+	}
+}
+
+// finish ends a message that will not be (further) submitted.
+func (s *Sender) finish(m *Message, state, reason string, log *zap.Logger) {
+	now := s.svc.now().UTC()
+	err := s.svc.store.Write(context.Background(), func(tx *Tx) error {
+		_, err := tx.Exec(`UPDATE messages SET state = ?, sealed = NULL, reason = ?, uncertain = ?, updated_at = ? WHERE id = ?`,
+			state, reason, m.Uncertain, ms(now), m.ID)
+		return err
+	})
+	if err != nil {
+		log.Error("recording a failed message failed", zap.Error(err))
+		return
+	}
+	s.svc.metrics.Messages.WithLabelValues(state).Inc()
+	log.Warn("message not delivered", zap.String("state", state), zap.String("reason", reason))
+	s.svc.events.Publish(Event{MessageID: m.ID, ChallengeID: m.ChallengeID, Phone: MaskPhone(m.Phone), State: state, Reason: reason, At: now})
+}
+
+// recordSegment stores a segment's message_id and applies a receipt that
+// arrived before it (the SMSC may answer faster than we commit).
+func (s *Sender) recordSegment(m *Message, seq, total int, smscID string) error {
+	now := s.svc.now().UTC()
+	var evs []Event
+	err := s.svc.store.Write(context.Background(), func(tx *Tx) error {
+		var err error
+		evs, err = s.insertSegment(tx, m, seq, total, smscID, now)
+		return err
+	})
+	for _, e := range evs {
+		s.svc.events.Publish(e)
+	}
+	return err
+}
+
+func (s *Sender) insertSegment(tx *Tx, m *Message, seq, total int, smscID string, now time.Time) ([]Event, error) {
+	key := dlr.CanonicalIn(smscID, s.respBase)
+	if _, err := tx.Exec(`INSERT OR REPLACE INTO segments (message_id, seq, smsc_id, smsc_key, state, submitted_at) VALUES (?,?,?,?,?,?)`,
+		m.ID, seq, smscID, key, StateSubmitted, ms(now)); err != nil {
+		return nil, err
+	}
+	if _, err := tx.Exec(`UPDATE messages SET segments = ? WHERE id = ?`, total, m.ID); err != nil {
+		return nil, err
+	}
+	return s.svc.applyOrphans(tx, key, now)
+}
+
+// submitted marks a message whose every segment the SMSC acknowledged; its
+// sealed text (with the code) is dropped. seg, when set, is the last
+// segment, recorded in the same write.
+func (s *Sender) submitted(m *Message, n int, seg *segment, log *zap.Logger) {
+	now := s.svc.now().UTC()
+	var evs []Event
+	err := s.svc.store.Write(context.Background(), func(tx *Tx) error {
+		evs = nil
+		if seg != nil {
+			var err error
+			if evs, err = s.insertSegment(tx, m, seg.seq, n, seg.smscID, now); err != nil {
+				return err
+			}
+		}
+		_, err := tx.Exec(`UPDATE messages SET state = CASE WHEN state = ? THEN ? ELSE state END, sealed = NULL, segments = ?, reason = '', uncertain = ?, updated_at = ? WHERE id = ?`,
+			StateSending, StateSubmitted, n, m.Uncertain, ms(now), m.ID)
+		return err
+	})
+	if err != nil {
+		log.Error("recording a submitted message failed", zap.Error(err))
+		return
+	}
+	s.svc.metrics.Messages.WithLabelValues(StateSubmitted).Inc()
+	log.Info("message submitted", zap.Int("segments", n))
+	s.svc.events.Publish(Event{MessageID: m.ID, ChallengeID: m.ChallengeID, Phone: MaskPhone(m.Phone), State: StateSubmitted, Segments: n, At: now})
+	for _, e := range evs {
+		s.svc.events.Publish(e)
+	}
+}
+
+// sweep drops what is older than the retention: challenges, messages and
+// segments, and receipts that never found their message (after a day).
+func (s *Sender) sweep() {
+	now := s.svc.now().UTC()
+	cut := ms(now.Add(-s.svc.cfg.Retention))
+	var n int64
+	err := s.svc.store.Write(s.ctx, func(tx *Tx) error {
+		if _, err := tx.Exec(`DELETE FROM orphan_receipts WHERE received_at < ?`, ms(now.Add(-24*time.Hour))); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(`DELETE FROM segments WHERE message_id IN (SELECT id FROM messages WHERE created_at < ? AND state NOT IN (?, ?))`, cut, StateQueued, StateSending); err != nil {
+			return err
+		}
+		res, err := tx.Exec(`DELETE FROM messages WHERE created_at < ? AND state NOT IN (?, ?)`, cut, StateQueued, StateSending)
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+		_, err = tx.Exec(`DELETE FROM challenges WHERE created_at < ? AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.challenge_id = challenges.id)`, cut)
+		return err
+	})
+	if err != nil && s.ctx.Err() == nil {
+		s.log.Error("retention sweep failed", zap.Error(err))
+	} else if n > 0 {
+		s.log.Info("retention sweep", zap.Int64("messages", n))
+	}
+}

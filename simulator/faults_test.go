@@ -1,0 +1,255 @@
+package simulator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/otpd/otpd/smpp"
+)
+
+func faultCount(t *testing.T, sim *Simulator, name string) string {
+	t.Helper()
+	prefix := `smscsim_faults_total{fault="` + name + `"} `
+	for _, l := range strings.Split(metricsText(t, sim), "\n") {
+		if strings.HasPrefix(l, prefix) {
+			return strings.TrimPrefix(l, prefix)
+		}
+	}
+	return ""
+}
+
+func TestFaultErrorAndThrottle(t *testing.T) {
+	sim := startSim(t, Config{Faults: Faults{ErrorRate: 1, ErrorStatus: Status(smpp.ESME_RMSGQFUL)}})
+	e := dial(t, sim, smpp.Config{})
+	if st := submitStatus(t, e, gsm("491", "x", 1)); st != smpp.ESME_RMSGQFUL {
+		t.Fatalf("error fault: %v", st)
+	}
+	if len(sim.Messages(Filter{})) != 0 {
+		t.Fatal("a refused submit was stored")
+	}
+	// Changed while running, through the HTTP API.
+	var f Faults
+	if code := do(t, sim.Handler(), "PUT", "/api/faults", `{"throttle_rate": 1}`, &f); code != 200 || f.ThrottleRate != 1 || f.ErrorRate != 0 {
+		t.Fatalf("PUT /api/faults: %d %+v", code, f)
+	}
+	if st := submitStatus(t, e, gsm("491", "x", 1)); st != smpp.ESME_RTHROTTLED {
+		t.Fatalf("throttle fault: %v", st)
+	}
+	sim.SetFaults(Faults{ThrottleTPS: 1})
+	throttled := 0
+	for i := 0; i < 5; i++ {
+		if submitStatus(t, e, gsm("491", "x", 0)) == smpp.ESME_RTHROTTLED {
+			throttled++
+		}
+	}
+	if throttled == 0 {
+		t.Fatal("throttle_tps 1: 5 submits at once, none throttled")
+	}
+	sim.SetFaults(Faults{})
+	submit(t, e, gsm("491", "x", 0))
+	for name, want := range map[string]string{faultError: "1", faultThrottle: "1", faultThrottleTPS: fmt.Sprint(throttled)} {
+		if got := faultCount(t, sim, name); got != want {
+			t.Errorf("fault %s counted %s, want %s", name, got, want)
+		}
+	}
+	if !strings.Contains(metricsText(t, sim), `smscsim_rejected_total{status="ESME_RMSGQFUL"} 1`) {
+		t.Error("rejections not counted by status")
+	}
+}
+
+func TestFaultDropAndDelay(t *testing.T) {
+	sim := startSim(t, Config{Faults: Faults{DropRate: 1}})
+	e := dial(t, sim, smpp.Config{ResponseTimeout: 300 * time.Millisecond})
+	_, err := e.Submit(testCtx(t), gsm("4915112345678", "dropped", 1))
+	if !errors.Is(err, smpp.ErrResponseTimeout) {
+		t.Fatalf("dropped response: %v", err)
+	}
+	// The message was taken all the same, and its receipt comes.
+	m, _ := sim.WaitForMessage(testCtx(t), Filter{To: "4915112345678"})
+	if r, _ := e.receipt(t); r.ID != m.ID {
+		t.Fatalf("receipt %s for %s", r.ID, m.ID)
+	}
+	sim.SetFaults(Faults{DelayRate: 1, ResponseDelay: Delay{Min: 10 * time.Millisecond, Max: 20 * time.Millisecond}})
+	e2 := dial(t, sim, smpp.Config{})
+	id := submit(t, e2, gsm("4915100000001", "delayed", 0))
+	if _, ok := sim.Message(id); !ok {
+		t.Fatal("delayed submit not stored")
+	}
+	if faultCount(t, sim, faultDrop) != "1" || faultCount(t, sim, faultDelay) != "1" {
+		t.Errorf("drop %s delay %s", faultCount(t, sim, faultDrop), faultCount(t, sim, faultDelay))
+	}
+}
+
+func TestFaultDisconnect(t *testing.T) {
+	sim := startSim(t, Config{Faults: Faults{DisconnectAfter: 3}})
+	e := dial(t, sim, smpp.Config{})
+	for i := 0; i < 3; i++ {
+		submit(t, e, gsm("491", "x", 0))
+	}
+	if _, err := e.Submit(testCtx(t), gsm("491", "x", 0)); !smpp.IsUncertain(err) {
+		t.Fatalf("4th submit: %v, want the link lost", err)
+	}
+	<-e.Done()
+	sim.SetFaults(Faults{DisconnectRate: 1})
+	e2 := dial(t, sim, smpp.Config{})
+	if _, err := e2.Submit(testCtx(t), gsm("491", "x", 0)); !smpp.IsUncertain(err) {
+		t.Fatalf("submit: %v, want the link lost", err)
+	}
+	if got := faultCount(t, sim, faultDisconnect); got != "2" {
+		t.Errorf("disconnects counted %s", got)
+	}
+}
+
+func TestFaultReceipts(t *testing.T) {
+	sim := startSim(t, Config{Faults: Faults{DuplicateReceiptRate: 1, ReceiptDelay: Delay{Min: time.Millisecond, Max: 2 * time.Millisecond}}})
+	e := dial(t, sim, smpp.Config{})
+	id := submit(t, e, gsm("491", "x", 1))
+	for i := 0; i < 2; i++ {
+		if r, _ := e.receipt(t); r.ID != id {
+			t.Fatalf("receipt %d: %s", i, r.ID)
+		}
+	}
+	sim.SetFaults(Faults{})
+	sentinel := submit(t, e, gsm("491", "y", 1))
+	if r, _ := e.receipt(t); r.ID != sentinel {
+		t.Fatalf("a third receipt for %s", r.ID)
+	}
+	if faultCount(t, sim, faultReceiptDuplicate) != "1" || faultCount(t, sim, faultReceiptDelay) != "1" {
+		t.Errorf("duplicate %s delay %s", faultCount(t, sim, faultReceiptDuplicate), faultCount(t, sim, faultReceiptDelay))
+	}
+}
+
+func TestHTTPAPI(t *testing.T) {
+	sim := startSim(t, Config{HTTPAddr: "127.0.0.1:0"})
+	e := dial(t, sim, smpp.Config{})
+	id1 := submit(t, e, gsm("4915100000001", "one", 1))
+	submit(t, e, gsm("4915100000002", "two", 0))
+	h := sim.Handler()
+
+	var list struct{ Messages []Message }
+	if code := do(t, h, "GET", "/api/messages", "", &list); code != 200 || len(list.Messages) != 2 || list.Messages[0].Text != "two" {
+		t.Fatalf("list: %d %+v", code, list)
+	}
+	do(t, h, "GET", "/api/messages?to=%2B4915100000001&system_id=otp", "", &list)
+	if len(list.Messages) != 1 || list.Messages[0].ID != id1 {
+		t.Fatalf("filtered: %+v", list)
+	}
+	do(t, h, "GET", "/api/messages?from=OTPD&limit=1", "", &list)
+	if len(list.Messages) != 1 {
+		t.Fatalf("limit: %+v", list)
+	}
+	do(t, h, "GET", "/api/messages?system_id=nobody", "", &list)
+	if list.Messages == nil || len(list.Messages) != 0 {
+		t.Fatalf("no match: %+v", list)
+	}
+	e.receipt(t)
+	waitFor(t, "the receipt acknowledged", func() bool {
+		m, _ := sim.Message(id1)
+		return m.Receipt != nil && m.Receipt.Delivered
+	})
+	var raw map[string]any
+	if code := do(t, h, "GET", "/api/messages/"+id1, "", &raw); code != 200 {
+		t.Fatalf("get: %d", code)
+	}
+	for _, k := range []string{"id", "system_id", "from", "to", "text", "data_coding", "segments", "received_at", "receipt"} {
+		if _, ok := raw[k]; !ok {
+			t.Errorf("message JSON without %q: %v", k, raw)
+		}
+	}
+	rc := raw["receipt"].(map[string]any)
+	if rc["stat"] != "DELIVRD" || rc["err"] != "000" || rc["sent_at"] == "" {
+		t.Errorf("receipt JSON %v", rc)
+	}
+
+	type apiErr struct {
+		Error struct{ Code, Message string }
+	}
+	for _, c := range []struct {
+		method, path, body string
+		status             int
+		code               string
+	}{
+		{"GET", "/api/messages/424242", "", 404, "not_found"},
+		{"GET", "/api/messages?limit=x", "", 400, "invalid_limit"},
+		{"GET", "/api/messages?limit=-1", "", 400, "invalid_limit"},
+		{"POST", "/api/messages", "", 405, "method_not_allowed"},
+		{"PUT", "/api/faults", `{"drop_rate": 2}`, 400, "invalid_faults"},
+		{"PUT", "/api/faults", `{"drop_rate": "x"}`, 400, "invalid_json"},
+		{"PUT", "/api/faults", `{"nope": 1}`, 400, "invalid_json"},
+		{"PUT", "/api/faults", `{"error_status": "ESME_NOPE"}`, 400, "invalid_json"},
+		{"PUT", "/api/faults", `{"response_delay": "5s-1s"}`, 400, "invalid_json"},
+		{"PUT", "/api/faults", `{} {}`, 400, "invalid_json"},
+		{"POST", "/api/mo", `{`, 400, "invalid_json"},
+		{"GET", "/nope", "", 404, "not_found"},
+	} {
+		var ae apiErr
+		if status := do(t, h, c.method, c.path, c.body, &ae); status != c.status || ae.Error.Code != c.code || ae.Error.Message == "" {
+			t.Errorf("%s %s %s: %d %+v, want %d %s", c.method, c.path, c.body, status, ae, c.status, c.code)
+		}
+	}
+
+	var f Faults
+	do(t, h, "PUT", "/api/faults", `{"error_rate":0.5,"error_status":"ESME_RSUBMITFAIL","response_delay":"1s-2s","disconnect_after":7}`, &f)
+	if f.ErrorRate != 0.5 || smpp.CommandStatus(f.ErrorStatus) != smpp.ESME_RSUBMITFAIL || f.ResponseDelay.Max != 2*time.Second || f.DisconnectAfter != 7 {
+		t.Fatalf("faults %+v", f)
+	}
+	do(t, h, "PATCH", "/api/faults", `{"drop_rate":0.25}`, &f)
+	if f.ErrorRate != 0.5 || f.DropRate != 0.25 {
+		t.Fatalf("patched faults %+v", f)
+	}
+	var got map[string]any
+	do(t, h, "GET", "/api/faults", "", &got)
+	if got["error_status"] != "ESME_RSUBMITFAIL" || got["response_delay"] != "1s-2s" {
+		t.Fatalf("GET /api/faults %v", got)
+	}
+	do(t, h, "PUT", "/api/faults", `{}`, &f)
+
+	var sessions struct{ Sessions []SessionInfo }
+	if code := do(t, h, "GET", "/api/sessions", "", &sessions); code != 200 || len(sessions.Sessions) != 1 || sessions.Sessions[0].SystemID != "otp" || sessions.Sessions[0].Submits != 2 {
+		t.Fatalf("sessions %d %+v", code, sessions)
+	}
+	var health map[string]string
+	if code := do(t, h, "GET", "/healthz", "", &health); code != 200 || health["status"] != "ok" {
+		t.Fatalf("healthz %d %v", code, health)
+	}
+	if m := metricsText(t, sim); !strings.Contains(m, "smscsim_messages_total 2") || !strings.Contains(m, `smscsim_requests_total{command="submit_sm"} 2`) {
+		t.Fatalf("metrics:\n%s", m)
+	}
+	if code := do(t, h, "DELETE", "/api/messages", "", &got); code != 200 || len(sim.Messages(Filter{})) != 0 {
+		t.Fatalf("DELETE: %d", code)
+	}
+
+	// The real listener serves the same.
+	resp, err := http.Get("http://" + sim.HTTPAddr() + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("real listener: %v", err)
+	}
+	resp.Body.Close()
+}
+
+func TestCloseEndsEverything(t *testing.T) {
+	before := runtime.NumGoroutine()
+	sim, err := Start(Config{SMPPAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", DLRDelay: Delay{Min: time.Hour, Max: time.Hour},
+		Faults: Faults{DelayRate: 1, ResponseDelay: Delay{Min: time.Hour, Max: time.Hour}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := smpp.Dial(context.Background(), sim.Addr(), smpp.Config{SystemID: "otp", ResponseTimeout: hang})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Go(context.Background(), gsm("491", "x", 1), nil) // its response held for an hour
+	waitFor(t, "the submit stored", func() bool { return len(sim.Messages(Filter{})) == 1 })
+	if err := sim.Close(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	<-s.Done() // the simulator unbound it
+	s.Close(context.Background())
+	waitFor(t, "every goroutine to end", func() bool { return runtime.NumGoroutine() <= before })
+}

@@ -1,0 +1,270 @@
+package simulator
+
+import (
+	"encoding/hex"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/otpd/otpd/smpp"
+	"github.com/otpd/otpd/smpp/coding"
+	"github.com/otpd/otpd/smpp/dlr"
+)
+
+// Message is one logical message as the simulator received it: the
+// segments of a concatenated message are joined into one.
+type Message struct {
+	// ID is the message id of its first segment (as in submit_sm_resp).
+	ID       string `json:"id"`
+	SystemID string `json:"system_id"`
+	From     string `json:"from"`
+	To       string `json:"to"`
+	// Text is the decoded text (GSM 03.38, IA5, Latin-1 or UCS-2); empty
+	// for binary data (see DataHex) and while segments are missing.
+	Text       string    `json:"text"`
+	DataCoding byte      `json:"data_coding"`
+	Segments   int       `json:"segments"`
+	ReceivedAt time.Time `json:"received_at"`
+	// Receipt is set once a receipt has been sent.
+	Receipt *ReceiptInfo `json:"receipt,omitempty"`
+
+	// SegmentIDs are the ids of the segments in order (concatenated
+	// messages only).
+	SegmentIDs []string `json:"segment_ids,omitempty"`
+	// SegmentsReceived counts the segments that arrived; Complete is
+	// false while some are missing (and after they timed out).
+	SegmentsReceived int  `json:"segments_received"`
+	Complete         bool `json:"complete"`
+	// Command is submit_sm, data_sm or submit_multi.
+	Command            string `json:"command"`
+	SourceTON          byte   `json:"source_ton"`
+	SourceNPI          byte   `json:"source_npi"`
+	DestTON            byte   `json:"dest_ton"`
+	DestNPI            byte   `json:"dest_npi"`
+	ESMClass           byte   `json:"esm_class"`
+	RegisteredDelivery byte   `json:"registered_delivery"`
+	// State is the message's state: ENROUTE until its outcome is due,
+	// then the outcome (DELIVERED, UNDELIVERABLE, ...), or DELETED once
+	// canceled.
+	State string `json:"state"`
+	// DataHex is the user data in hex when it is not text.
+	DataHex string `json:"data_hex,omitempty"`
+}
+
+// ReceiptInfo is what the simulator sent as the message's receipt.
+type ReceiptInfo struct {
+	Stat   string    `json:"stat"`
+	Err    string    `json:"err"`
+	SentAt time.Time `json:"sent_at"`
+	// Attempts counts deliver_sm sent (retries and duplicates included);
+	// Acked counts the OK deliver_sm_resp; Delivered is true once every
+	// receipt of the message (one per segment) was acknowledged.
+	Attempts  int  `json:"attempts"`
+	Acked     int  `json:"acked"`
+	Delivered bool `json:"delivered"`
+}
+
+// Filter selects messages. Empty fields match everything; To and From
+// ignore a leading '+'.
+type Filter struct {
+	To, From, SystemID string
+	// Limit is the most messages returned; 0 is no limit.
+	Limit int
+}
+
+func trimPlus(s string) string { return strings.TrimPrefix(s, "+") }
+
+// message is a stored message. Its fields are guarded by store.mu except
+// those set before it is published.
+type message struct {
+	num      uint64 // the first segment's id number
+	id       string
+	systemID string
+	cmd      smpp.CommandID
+	from, to string
+
+	srcTON, srcNPI, dstTON, dstNPI byte
+	esm, regDel, dc                byte
+	receivedAt                     time.Time
+
+	// data is the user data of a message that stands alone; parts the
+	// segments' data, in order, once complete (or what arrived of them).
+	data     []byte
+	parts    [][]byte
+	segNums  []uint64 // segment id numbers by seq (0: missing)
+	total    int      // segments expected (1 for a lone message)
+	received int
+	complete bool
+
+	outcome   Outcome
+	doneAt    time.Time // the outcome is reached then
+	canceled  bool
+	noReceipt bool
+
+	rcptWanted   int // receipts scheduled (one per segment)
+	rcptSentAt   time.Time
+	rcptAttempts int
+	rcptAcked    int
+}
+
+func (m *message) state(now time.Time) dlr.State {
+	switch {
+	case m.canceled:
+		return dlr.Deleted
+	case now.Before(m.doneAt):
+		return dlr.Enroute
+	}
+	return m.outcome.State
+}
+
+func (m *message) matches(f *Filter) bool {
+	return (f.To == "" || trimPlus(m.to) == trimPlus(f.To)) &&
+		(f.From == "" || trimPlus(m.from) == trimPlus(f.From)) &&
+		(f.SystemID == "" || m.systemID == f.SystemID)
+}
+
+// store keeps the last N messages in a ring, indexed by id number.
+type store struct {
+	ids *idGen
+
+	mu      sync.Mutex
+	ring    []*message
+	next    int
+	byNum   map[uint64]*message
+	dropped uint64
+	notify  chan struct{} // closed when a message completes, while waiters > 0
+	waiters int
+	closed  bool
+	onDrop  func()
+}
+
+func newStore(n int, ids *idGen) *store {
+	return &store{ids: ids, ring: make([]*message, n), byNum: make(map[uint64]*message, min(n, 1<<16))}
+}
+
+// addLocked inserts m, dropping the oldest message when full. s.mu held.
+func (s *store) addLocked(m *message) {
+	if old := s.ring[s.next]; old != nil {
+		s.forgetLocked(old)
+		s.dropped++
+		if s.onDrop != nil {
+			s.onDrop()
+		}
+	}
+	s.ring[s.next] = m
+	s.next++
+	if s.next == len(s.ring) {
+		s.next = 0
+	}
+	s.byNum[m.num] = m
+}
+
+func (s *store) forgetLocked(m *message) {
+	if s.byNum[m.num] == m {
+		delete(s.byNum, m.num)
+	}
+	for _, n := range m.segNums {
+		if n != 0 && s.byNum[n] == m {
+			delete(s.byNum, n)
+		}
+	}
+}
+
+// wakeLocked tells WaitForMessage callers a message completed.
+func (s *store) wakeLocked() {
+	if s.waiters > 0 && s.notify != nil {
+		close(s.notify)
+		s.notify = nil
+	}
+}
+
+// lookup finds the message with the id (any of its segments' ids).
+func (s *store) lookupLocked(id string) *message {
+	n, ok := s.ids.parse(id)
+	if !ok {
+		return nil
+	}
+	return s.byNum[n]
+}
+
+func (s *store) reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.ring)
+	clear(s.byNum)
+	s.next = 0
+}
+
+func (s *store) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.byNum)
+}
+
+// snapshot copies the messages matching f, newest first.
+func (s *store) snapshot(f Filter, completeOnly bool) []message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []message
+	n := len(s.ring)
+	for i := 1; i <= n; i++ {
+		m := s.ring[(s.next-i+n)%n]
+		if m == nil {
+			break
+		}
+		if !m.matches(&f) || (completeOnly && !m.complete) {
+			continue
+		}
+		out = append(out, s.copyLocked(m))
+		if f.Limit > 0 && len(out) >= f.Limit {
+			break
+		}
+	}
+	return out
+}
+
+func (s *store) copyLocked(m *message) message {
+	c := *m
+	c.parts = append([][]byte(nil), m.parts...)
+	c.segNums = append([]uint64(nil), m.segNums...)
+	return c
+}
+
+var errClosed = errors.New("simulator: closed")
+
+// export turns a copy of a stored message into a Message, decoding its text.
+func (m *message) export(ids *idGen, now time.Time) Message {
+	out := Message{
+		ID: m.id, SystemID: m.systemID, From: m.from, To: m.to, DataCoding: m.dc,
+		Segments: m.total, ReceivedAt: m.receivedAt, SegmentsReceived: m.received, Complete: m.complete,
+		Command: m.cmd.String(), SourceTON: m.srcTON, SourceNPI: m.srcNPI, DestTON: m.dstTON, DestNPI: m.dstNPI,
+		ESMClass: m.esm, RegisteredDelivery: m.regDel, State: m.state(now).String(),
+	}
+	if len(m.segNums) > 0 {
+		out.SegmentIDs = make([]string, len(m.segNums))
+		for i, n := range m.segNums {
+			if n != 0 {
+				out.SegmentIDs[i] = ids.str(n)
+			}
+		}
+	}
+	data := m.data
+	if m.parts != nil {
+		var b []byte
+		for _, p := range m.parts {
+			b = append(b, p...)
+		}
+		data = b
+	}
+	if text, err := coding.Decode(data, coding.DataCoding(m.dc)); err == nil {
+		out.Text = text
+	} else {
+		out.DataHex = hex.EncodeToString(data)
+	}
+	if !m.rcptSentAt.IsZero() {
+		out.Receipt = &ReceiptInfo{Stat: m.outcome.State.Stat(), Err: m.outcome.Err, SentAt: m.rcptSentAt,
+			Attempts: m.rcptAttempts, Acked: m.rcptAcked, Delivered: m.rcptAcked >= m.rcptWanted}
+	}
+	return out
+}

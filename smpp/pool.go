@@ -1,0 +1,470 @@
+package smpp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/time/rate"
+)
+
+// ErrNoBind is returned by a Pool when no session to the SMSC is bound.
+var ErrNoBind = errors.New("smpp: no SMSC bind is up")
+
+// BindMode says how a Pool binds.
+type BindMode string
+
+// Bind modes.
+const (
+	ModeTransceiver BindMode = "trx"   // N transceivers
+	ModeTxRx        BindMode = "tx+rx" // N transmitters and N receivers
+)
+
+// PoolConfig configures a Pool.
+type PoolConfig struct {
+	// Addr is the SMSC's host:port.
+	Addr string
+	// Session is each bind's configuration: credentials, window, timers,
+	// TLS, the Handler for deliver_sm. Its Bind field is set by Mode.
+	Session Config
+	// Mode is ModeTransceiver (default) or ModeTxRx.
+	Mode BindMode
+	// Binds is how many transceivers (or transmitter+receiver pairs);
+	// default 1.
+	Binds int
+	// TPS limits submits per second over the whole pool; 0 is no limit.
+	TPS float64
+	// BindTPS limits submits per second on each transmitting bind (the
+	// SMSC contract's TPS per bind); 0 is no limit.
+	BindTPS float64
+	// ThrottlePause is how long a bind takes no work after an
+	// ESME_RTHROTTLED or ESME_RMSGQFUL; default 1s.
+	ThrottlePause time.Duration
+	// ReconnectMin and ReconnectMax bound the exponential backoff (with
+	// jitter) between attempts to bind; default 500ms and 30s.
+	ReconnectMin, ReconnectMax time.Duration
+	// Logger receives the pool's logs; nil logs nothing.
+	Logger *zap.Logger
+}
+
+// PoolStats is a snapshot of a Pool's state, for readiness and metrics.
+type PoolStats struct {
+	BindsUp, BindsDown  int
+	WindowInUse, Window int
+	Sent                uint64                   // requests sent
+	Responses           map[CommandStatus]uint64 // responses by status
+	Uncertain           uint64                   // requests with unknown outcome (timeout, link lost)
+	Received            uint64                   // deliver_sm and data_sm received
+	Reconnects          uint64                   // binds established after the first
+	Throttled           uint64                   // throttling responses
+}
+
+// Pool keeps N binds to one SMSC account up and spreads requests over them.
+// Each bind reconnects on its own with capped exponential backoff and
+// jitter. Safe for concurrent use.
+type Pool struct {
+	cfg   PoolConfig
+	log   *zap.Logger
+	limit *rate.Limiter
+	binds []*poolBind
+
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced when a bind comes up
+	stats   struct {
+		responses map[CommandStatus]uint64
+	}
+	sent, uncertain, received, reconnects, throttled atomic.Uint64
+	next                                             atomic.Uint32
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+type poolBind struct {
+	idx     int
+	bt      BindType
+	limit   *rate.Limiter
+	mu      sync.Mutex
+	s       *Session
+	paused  atomic.Int64 // unix nanos until which the bind takes no work
+	bound   atomic.Bool
+	everUp  bool
+	lastErr error
+}
+
+// NewPool starts binding at once and returns; WaitReady waits for a bind.
+func NewPool(cfg PoolConfig) *Pool {
+	if cfg.Mode == "" {
+		cfg.Mode = ModeTransceiver
+	}
+	if cfg.Binds <= 0 {
+		cfg.Binds = 1
+	}
+	if cfg.ThrottlePause <= 0 {
+		cfg.ThrottlePause = time.Second
+	}
+	if cfg.ReconnectMin <= 0 {
+		cfg.ReconnectMin = 500 * time.Millisecond
+	}
+	if cfg.ReconnectMax <= 0 {
+		cfg.ReconnectMax = 30 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	p := &Pool{cfg: cfg, log: cfg.Logger.With(zap.String("smsc", cfg.Addr)), changed: make(chan struct{})}
+	p.stats.responses = map[CommandStatus]uint64{}
+	if cfg.TPS > 0 {
+		p.limit = rate.NewLimiter(rate.Limit(cfg.TPS), max(1, int(cfg.TPS/10)))
+	}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	add := func(bt BindType) {
+		b := &poolBind{idx: len(p.binds), bt: bt}
+		if cfg.BindTPS > 0 && bt.CanSend() {
+			b.limit = rate.NewLimiter(rate.Limit(cfg.BindTPS), max(1, int(cfg.BindTPS/10)))
+		}
+		p.binds = append(p.binds, b)
+	}
+	for i := 0; i < cfg.Binds; i++ {
+		if cfg.Mode == ModeTxRx {
+			add(BindTransmitter)
+			add(BindReceiver)
+		} else {
+			add(BindTransceiver)
+		}
+	}
+	for _, b := range p.binds {
+		p.wg.Add(1)
+		go p.keep(b)
+	}
+	return p
+}
+
+// keep holds one bind up until the pool closes.
+func (p *Pool) keep(b *poolBind) {
+	defer p.wg.Done()
+	backoff := p.cfg.ReconnectMin
+	log := p.log.With(zap.Int("bind", b.idx), zap.Stringer("type", b.bt))
+	for p.ctx.Err() == nil {
+		cfg := p.cfg.Session
+		cfg.Bind = b.bt
+		cfg.Logger = p.cfg.Logger
+		cfg.Handler = p.countingHandler(cfg.Handler)
+		cfg.observe = func(c *Call) {
+			if c.windowed { // not bind, unbind, enquire_link
+				p.account(b, c)
+			}
+		}
+		s, err := Dial(p.ctx, p.cfg.Addr, cfg)
+		if err != nil {
+			if p.ctx.Err() != nil {
+				return
+			}
+			b.mu.Lock()
+			b.lastErr = err
+			b.mu.Unlock()
+			// Jitter: a random wait in [backoff/2, backoff].
+			wait := backoff/2 + time.Duration(rand.Int64N(int64(backoff/2)+1))
+			log.Warn("smpp: bind failed; retrying", zap.Error(err), zap.Duration("in", wait))
+			select {
+			case <-time.After(wait):
+			case <-p.ctx.Done():
+				return
+			}
+			backoff = min(2*backoff, p.cfg.ReconnectMax)
+			continue
+		}
+		backoff = p.cfg.ReconnectMin
+		b.mu.Lock()
+		b.s = s
+		if b.everUp {
+			p.reconnects.Add(1)
+		}
+		b.everUp = true
+		b.lastErr = nil
+		b.mu.Unlock()
+		b.bound.Store(true)
+		p.signal()
+		select {
+		case <-s.Done():
+			b.bound.Store(false)
+			b.mu.Lock()
+			b.lastErr = s.Err()
+			b.s = nil
+			b.mu.Unlock()
+			if p.ctx.Err() == nil {
+				log.Warn("smpp: bind lost; reconnecting", zap.Error(s.Err()))
+			}
+		case <-p.ctx.Done():
+			b.bound.Store(false)
+			return // Close closes the session
+		}
+	}
+}
+
+func (p *Pool) countingHandler(h Handler) Handler {
+	return HandlerFunc(func(ctx context.Context, s *Session, req PDU) PDU {
+		p.received.Add(1)
+		if h == nil {
+			return Reply(req, ESME_ROK)
+		}
+		return h.ServeSMPP(ctx, s, req)
+	})
+}
+
+func (p *Pool) signal() {
+	p.mu.Lock()
+	close(p.changed)
+	p.changed = make(chan struct{})
+	p.mu.Unlock()
+}
+
+// pick chooses a bound, unpaused bind that can send, the one with the most
+// free window slots (round robin among equals).
+func (p *Pool) pick() (*poolBind, *Session) {
+	now := time.Now().UnixNano()
+	var best *poolBind
+	var bestS *Session
+	bestFree := -1
+	n := len(p.binds)
+	start := int(p.next.Add(1))
+	for i := 0; i < n; i++ {
+		b := p.binds[(start+i)%n]
+		if !b.bt.CanSend() || !b.bound.Load() || b.paused.Load() > now {
+			continue
+		}
+		b.mu.Lock()
+		s := b.s
+		b.mu.Unlock()
+		if s == nil || !s.Bound() {
+			continue
+		}
+		if free := cap(s.window) - len(s.window); free > bestFree {
+			best, bestS, bestFree = b, s, free
+		}
+	}
+	return best, bestS
+}
+
+// Ready reports whether a bind that can send is up.
+func (p *Pool) Ready() bool {
+	for _, b := range p.binds {
+		if b.bt.CanSend() && b.bound.Load() {
+			return true
+		}
+	}
+	return false
+}
+
+// WaitReady waits until a bind that can send is up.
+func (p *Pool) WaitReady(ctx context.Context) error {
+	for {
+		p.mu.Lock()
+		ch := p.changed
+		p.mu.Unlock()
+		if p.Ready() {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %w", ErrNoBind, ctx.Err())
+		case <-p.ctx.Done():
+			return ErrClosed
+		}
+	}
+}
+
+// Send sends req over a bound session, waiting under ctx for a bind, for
+// the rate limits and for a window slot. Throttling answers pause the bind
+// that got them for ThrottlePause and come back to the caller as a
+// *ResponseError (errors.Is(err, ESME_RTHROTTLED)).
+func (p *Pool) Send(ctx context.Context, req PDU) (PDU, error) {
+	for {
+		c := p.Go(ctx, req, make(chan *Call, 1))
+		select {
+		case <-c.Done:
+		case <-ctx.Done():
+			select {
+			case <-c.Done:
+			default:
+				return nil, fmt.Errorf("%w: %w", errAbandoned, ctx.Err())
+			}
+		}
+		if c.notSent() && p.ctx.Err() == nil && ctx.Err() == nil && !errors.Is(c.Err, errNotSent) {
+			continue // the bind went down before the request went out: try another
+		}
+		return c.Resp, c.Err
+	}
+}
+
+// errNotSent marks a Pool.Go that failed before choosing a bind.
+var errNotSent = errors.New("smpp: not sent")
+
+// Go sends req over a bound session without waiting for the response: it
+// waits under ctx for a bind, for the rate limits and for a window slot,
+// then returns the Call, which is sent on done when it ends (see
+// Session.Go). For pipelined senders that keep a window full from one
+// goroutine.
+func (p *Pool) Go(ctx context.Context, req PDU, done chan *Call) *Call {
+	if done == nil {
+		done = make(chan *Call, 1)
+	}
+	fail := func(err error) *Call {
+		c := &Call{Req: req, Done: done}
+		c.finish(nil, fmt.Errorf("%w: %w", errNotSent, err))
+		return c
+	}
+	if p.ctx.Err() != nil {
+		return fail(ErrClosed)
+	}
+	if p.limit != nil {
+		if err := p.limit.Wait(ctx); err != nil {
+			return fail(fmt.Errorf("smpp: waiting for the pool's TPS limit: %w", err))
+		}
+	}
+	for {
+		p.mu.Lock()
+		ch := p.changed
+		p.mu.Unlock()
+		b, s := p.pick()
+		if s == nil {
+			var pauseWait <-chan time.Time
+			if p.Ready() { // all up binds are paused: wait for the first to resume
+				pauseWait = time.After(p.nextResume())
+			}
+			select {
+			case <-ch:
+			case <-pauseWait:
+			case <-ctx.Done():
+				return fail(fmt.Errorf("%w: %w", ErrNoBind, ctx.Err()))
+			case <-p.ctx.Done():
+				return fail(ErrClosed)
+			}
+			continue
+		}
+		if b.limit != nil {
+			if err := b.limit.Wait(ctx); err != nil {
+				return fail(fmt.Errorf("smpp: waiting for the bind's TPS limit: %w", err))
+			}
+		}
+		c := s.Go(ctx, req, done)
+		return c
+	}
+}
+
+func (p *Pool) nextResume() time.Duration {
+	now := time.Now().UnixNano()
+	next := int64(p.cfg.ThrottlePause)
+	for _, b := range p.binds {
+		if u := b.paused.Load() - now; u > 0 && u < next {
+			next = u
+		}
+	}
+	return time.Duration(next)
+}
+
+func (p *Pool) account(b *poolBind, c *Call) {
+	if c.notSent() {
+		return
+	}
+	p.sent.Add(1)
+	if IsUncertain(c.Err) {
+		p.uncertain.Add(1)
+		return
+	}
+	if c.Resp == nil {
+		return
+	}
+	st := c.Resp.Head().Status
+	p.mu.Lock()
+	p.stats.responses[st]++
+	p.mu.Unlock()
+	if st.Throttling() {
+		p.throttled.Add(1)
+		b.paused.Store(time.Now().Add(p.cfg.ThrottlePause).UnixNano())
+		p.log.Info("smpp: SMSC throttles; pausing the bind", zap.Int("bind", b.idx), zap.String("status", st.Name()), zap.Duration("for", p.cfg.ThrottlePause))
+	}
+}
+
+// Submit sends a submit_sm through the pool.
+func (p *Pool) Submit(ctx context.Context, sm *SubmitSM) (*SubmitSMResp, error) {
+	resp, err := p.Send(ctx, sm)
+	r, _ := resp.(*SubmitSMResp)
+	return r, err
+}
+
+// Stats returns a snapshot of the pool's state.
+func (p *Pool) Stats() PoolStats {
+	st := PoolStats{Sent: p.sent.Load(), Uncertain: p.uncertain.Load(), Received: p.received.Load(),
+		Reconnects: p.reconnects.Load(), Throttled: p.throttled.Load(), Responses: map[CommandStatus]uint64{}}
+	for _, b := range p.binds {
+		b.mu.Lock()
+		s := b.s
+		b.mu.Unlock()
+		if s != nil && b.bound.Load() {
+			st.BindsUp++
+			ss := s.Stats()
+			st.WindowInUse += ss.WindowInUse
+			st.Window += ss.Window
+		} else {
+			st.BindsDown++
+		}
+	}
+	p.mu.Lock()
+	for k, v := range p.stats.responses {
+		st.Responses[k] = v
+	}
+	p.mu.Unlock()
+	return st
+}
+
+// LastErrors gives, per bind that is down, why its last attempt failed.
+func (p *Pool) LastErrors() []error {
+	var out []error
+	for _, b := range p.binds {
+		b.mu.Lock()
+		if b.lastErr != nil && b.s == nil {
+			out = append(out, fmt.Errorf("bind %d (%s): %w", b.idx, b.bt, b.lastErr))
+		}
+		b.mu.Unlock()
+	}
+	return out
+}
+
+// Close stops reconnecting and closes every session gracefully (window
+// drained, unbind), bounded by ctx; every goroutine has ended when it
+// returns.
+func (p *Pool) Close(ctx context.Context) error {
+	p.cancel()
+	p.wg.Wait()
+	var errs []error
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for _, b := range p.binds {
+		b.mu.Lock()
+		s := b.s
+		b.s = nil
+		b.mu.Unlock()
+		if s == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.Close(ctx); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}

@@ -1,0 +1,187 @@
+package smpp
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func fastPool(addr string, mod func(*PoolConfig)) *Pool {
+	cfg := PoolConfig{Addr: addr, Session: Config{SystemID: "otp", Password: "pw", ResponseTimeout: 2 * time.Second, BindTimeout: time.Second},
+		ReconnectMin: 20 * time.Millisecond, ReconnectMax: 100 * time.Millisecond}
+	if mod != nil {
+		mod(&cfg)
+	}
+	return NewPool(cfg)
+}
+
+func closePool(t testing.TB, p *Pool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := p.Close(ctx); err != nil {
+		t.Errorf("pool close: %v", err)
+	}
+}
+
+func TestPoolSubmitAndStats(t *testing.T) {
+	srv, addr := testServer(t, submitOK(), nil)
+	p := fastPool(addr, func(c *PoolConfig) { c.Binds = 3 })
+	defer closePool(t, p)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := p.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 50; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := p.Submit(ctx, &SubmitSM{DestinationAddr: "4915112345678"}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	waitFor(t, func() bool { return p.Stats().BindsUp == 3 })
+	st := p.Stats()
+	if st.Sent != 50 || st.Responses[ESME_ROK] != 50 || st.BindsDown != 0 || st.Window != 30 {
+		t.Fatalf("stats %+v", st)
+	}
+	if n := len(srv.Sessions()); n != 3 {
+		t.Fatalf("%d sessions at the server", n)
+	}
+}
+
+func TestPoolNoBind(t *testing.T) {
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := l.Addr().String()
+	l.Close() // nothing listens
+	p := fastPool(addr, nil)
+	defer closePool(t, p)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err := p.Submit(ctx, &SubmitSM{DestinationAddr: "1"})
+	if !errors.Is(err, ErrNoBind) || p.Ready() {
+		t.Fatalf("no SMSC: %v", err)
+	}
+	if errs := p.LastErrors(); len(errs) != 1 {
+		t.Fatalf("last errors %v", errs)
+	}
+}
+
+func TestPoolThrottlePausesOneBind(t *testing.T) {
+	var throttledSession atomic.Pointer[Session]
+	var perSession sync.Map
+	h := HandlerFunc(func(ctx context.Context, s *Session, req PDU) PDU {
+		n, _ := perSession.LoadOrStore(s, new(atomic.Int32))
+		n.(*atomic.Int32).Add(1)
+		if throttledSession.CompareAndSwap(nil, s) {
+			return Reply(req, ESME_RTHROTTLED)
+		}
+		return &SubmitSMResp{MessageID: "ok"}
+	})
+	_, addr := testServer(t, h, nil)
+	p := fastPool(addr, func(c *PoolConfig) { c.Binds = 2; c.ThrottlePause = time.Hour })
+	defer closePool(t, p)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	waitFor(t, func() bool { return p.Stats().BindsUp == 2 })
+	if _, err := p.Submit(ctx, &SubmitSM{DestinationAddr: "1"}); !errors.Is(err, ESME_RTHROTTLED) {
+		t.Fatalf("first submit: %v", err)
+	}
+	for i := 0; i < 20; i++ {
+		if _, err := p.Submit(ctx, &SubmitSM{DestinationAddr: "1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, _ := perSession.Load(throttledSession.Load())
+	if got := n.(*atomic.Int32).Load(); got != 1 {
+		t.Fatalf("the throttled bind took %d more submits during its pause", got-1)
+	}
+	if st := p.Stats(); st.Throttled != 1 || st.Responses[ESME_RTHROTTLED] != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestPoolRateLimit(t *testing.T) {
+	_, addr := testServer(t, submitOK(), nil)
+	p := fastPool(addr, func(c *PoolConfig) { c.TPS = 100 })
+	defer closePool(t, p)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	p.WaitReady(ctx)
+	start := time.Now()
+	for i := 0; i < 30; i++ {
+		if _, err := p.Submit(ctx, &SubmitSM{DestinationAddr: "1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 30 at 100/s with a burst of 10 cannot take less than 200ms.
+	if d := time.Since(start); d < 190*time.Millisecond {
+		t.Fatalf("30 submits at 100 TPS took only %v", d)
+	}
+}
+
+func TestPoolReconnects(t *testing.T) {
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := l.Addr().String()
+	srv := &Server{Handler: submitOK()}
+	go srv.Serve(l)
+	p := fastPool(addr, nil)
+	defer closePool(t, p)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	srv.Close() // the SMSC dies
+	waitFor(t, func() bool { return !p.Ready() })
+	restartServer(t, addr)
+	// A send made while the bind is down waits for it.
+	if _, err := p.Submit(ctx, &SubmitSM{DestinationAddr: "1"}); err != nil {
+		t.Fatal(err)
+	}
+	if st := p.Stats(); st.Reconnects != 1 || st.BindsUp != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestPoolTxRxReceives(t *testing.T) {
+	bound := make(chan *Session, 4)
+	_, addr := testServer(t, submitOK(), func(s *Server) { s.OnBound = func(ss *Session) { bound <- ss } })
+	got := make(chan string, 1)
+	p := fastPool(addr, func(c *PoolConfig) {
+		c.Mode = ModeTxRx
+		c.Session.Handler = HandlerFunc(func(ctx context.Context, s *Session, req PDU) PDU {
+			got <- string(req.(*DeliverSM).ShortMessage)
+			return Reply(req, ESME_ROK)
+		})
+	})
+	defer closePool(t, p)
+	var rx *Session
+	for i := 0; i < 2; i++ {
+		s := <-bound
+		if s.BindType() == BindReceiver {
+			rx = s
+		}
+	}
+	if rx == nil {
+		t.Fatal("no receiver bound")
+	}
+	if _, err := rx.Deliver(context.Background(), &DeliverSM{ShortMessage: []byte("receipt")}); err != nil {
+		t.Fatal(err)
+	}
+	if <-got != "receipt" || p.Stats().Received != 1 {
+		t.Fatal("receipt not handled")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := p.Submit(ctx, &SubmitSM{DestinationAddr: "1"}); err != nil {
+		t.Fatal(err)
+	}
+}
