@@ -41,6 +41,10 @@ func NewAPI(svc *Service, ready func() bool, authRequired bool) *API {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	a.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if a.svc.store.Broken() {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "the store failed to sync to disk; writes are refused"})
+			return
+		}
 		if !a.ready() {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "no SMSC bind is up"})
 			return

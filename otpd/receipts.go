@@ -199,8 +199,13 @@ func applyToSegments(tx *Tx, keys []string, state, stat, errCode string, done, n
 			state, stat, errCode, ms(done), h.msg, h.seq); err != nil {
 			return 0, nil, 0, err
 		}
-		msgState, err := aggregate(tx, h.msg, h.segments)
-		if err != nil {
+		var msgState string
+		if h.segments == 1 && h.seq == 1 {
+			// The only segment: its state is the message's once final.
+			if finalState(state) {
+				msgState = state
+			}
+		} else if msgState, err = aggregate(tx, h.msg, h.segments); err != nil {
 			return 0, nil, 0, err
 		}
 		if msgState != "" {

@@ -229,7 +229,9 @@ func (s *Sender) claim(n int) ([]*claimed, error) {
 	now := s.svc.now().UTC()
 	var out []*claimed
 	err := s.svc.store.Write(s.ctx, func(tx *Tx) error {
-		rows, err := tx.Query(`SELECT `+messageCols+` FROM messages WHERE state = ? AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`, StateQueued, ms(now), n)
+		out = nil
+		// 'queued' as a literal, so that the partial index messages_due serves.
+		rows, err := tx.Query(`SELECT `+messageCols+` FROM messages WHERE state = '`+StateQueued+`' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`, ms(now), n)
 		if err != nil {
 			return err
 		}
@@ -247,8 +249,12 @@ func (s *Sender) claim(n int) ([]*claimed, error) {
 			if _, err := tx.Exec(`UPDATE messages SET state = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?`, StateSending, ms(now), m.ID); err != nil {
 				return err
 			}
-			m.Attempts++
 			c := &claimed{m: m, done: map[int]bool{}}
+			m.Attempts++
+			if m.Attempts == 1 {
+				out = append(out, c) // never claimed before: no segment sent yet
+				continue
+			}
 			srows, err := tx.Query(`SELECT seq FROM segments WHERE message_id = ?`, m.ID)
 			if err != nil {
 				return err
@@ -442,8 +448,14 @@ func (s *Sender) recordSegment(m *Message, seq, total int, smscID string) error 
 	now := s.svc.now().UTC()
 	var evs []Event
 	err := s.svc.store.Write(context.Background(), func(tx *Tx) error {
-		var err error
-		evs, err = s.insertSegment(tx, m, seq, total, smscID, now)
+		key, err := s.insertSegment(tx, m, seq, smscID, now)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(`UPDATE messages SET segments = ? WHERE id = ?`, total, m.ID); err != nil {
+			return err
+		}
+		evs, err = s.svc.applyOrphans(tx, key, now)
 		return err
 	})
 	for _, e := range evs {
@@ -452,16 +464,14 @@ func (s *Sender) recordSegment(m *Message, seq, total int, smscID string) error 
 	return err
 }
 
-func (s *Sender) insertSegment(tx *Tx, m *Message, seq, total int, smscID string, now time.Time) ([]Event, error) {
+// insertSegment records one acknowledged segment and returns its key for
+// receipts. The caller records the message's segment count, and then
+// applies the receipts that came first (applyOrphans), which need it.
+func (s *Sender) insertSegment(tx *Tx, m *Message, seq int, smscID string, now time.Time) (string, error) {
 	key := dlr.CanonicalIn(smscID, s.respBase)
-	if _, err := tx.Exec(`INSERT OR REPLACE INTO segments (message_id, seq, smsc_id, smsc_key, state, submitted_at) VALUES (?,?,?,?,?,?)`,
-		m.ID, seq, smscID, key, StateSubmitted, ms(now)); err != nil {
-		return nil, err
-	}
-	if _, err := tx.Exec(`UPDATE messages SET segments = ? WHERE id = ?`, total, m.ID); err != nil {
-		return nil, err
-	}
-	return s.svc.applyOrphans(tx, key, now)
+	_, err := tx.Exec(`INSERT OR REPLACE INTO segments (message_id, seq, smsc_id, smsc_key, state, submitted_at) VALUES (?,?,?,?,?,?)`,
+		m.ID, seq, smscID, key, StateSubmitted, ms(now))
+	return key, err
 }
 
 // submitted marks a message whose every segment the SMSC acknowledged; its
@@ -472,14 +482,22 @@ func (s *Sender) submitted(m *Message, n int, seg *segment, log *zap.Logger) {
 	var evs []Event
 	err := s.svc.store.Write(context.Background(), func(tx *Tx) error {
 		evs = nil
+		var key string
 		if seg != nil {
 			var err error
-			if evs, err = s.insertSegment(tx, m, seg.seq, n, seg.smscID, now); err != nil {
+			if key, err = s.insertSegment(tx, m, seg.seq, seg.smscID, now); err != nil {
 				return err
 			}
 		}
-		_, err := tx.Exec(`UPDATE messages SET state = CASE WHEN state = ? THEN ? ELSE state END, sealed = NULL, segments = ?, reason = '', uncertain = ?, updated_at = ? WHERE id = ?`,
-			StateSending, StateSubmitted, n, m.Uncertain, ms(now), m.ID)
+		if _, err := tx.Exec(`UPDATE messages SET state = CASE WHEN state = ? THEN ? ELSE state END, sealed = NULL, segments = ?, reason = '', uncertain = ?, updated_at = ? WHERE id = ?`,
+			StateSending, StateSubmitted, n, m.Uncertain, ms(now), m.ID); err != nil {
+			return err
+		}
+		if seg == nil {
+			return nil
+		}
+		var err error
+		evs, err = s.svc.applyOrphans(tx, key, now)
 		return err
 	})
 	if err != nil {

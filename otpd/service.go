@@ -294,20 +294,26 @@ func (s *Service) newMessage(challengeID, phone, sender, text string, deadline t
 func (s *Service) withChallenge(ctx context.Context, id, keyID string, fn func(tx *Tx, c *Challenge) (*APIError, error)) (*Challenge, error) {
 	var c *Challenge
 	var apiE *APIError
+	var notFound bool
 	err := s.store.Write(ctx, func(tx *Tx) error {
 		var err error
-		apiE = nil
+		apiE, notFound = nil, false
 		c, err = scanChallenge(tx.QueryRow(`SELECT `+challengeCols+` FROM challenges WHERE id = ?`, id))
+		if errors.Is(err, ErrNotFound) {
+			notFound = true // not an error of the write: nothing to undo
+			return nil
+		}
 		if err != nil {
 			return err
 		}
 		if keyID != "" && c.KeyID != "" && c.KeyID != keyID {
-			return ErrNotFound // another client's challenge
+			notFound = true // another client's challenge
+			return nil
 		}
 		apiE, err = fn(tx, c)
 		return err
 	})
-	if errors.Is(err, ErrNotFound) {
+	if notFound || errors.Is(err, ErrNotFound) {
 		return nil, apiErr(http.StatusNotFound, "not_found", "no challenge %q", id)
 	}
 	if err != nil {

@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	_ "modernc.org/sqlite" // the embedded store, no cgo
@@ -40,7 +43,7 @@ var schema = []string{
 		expires_at INTEGER NOT NULL,
 		last_sent_at INTEGER NOT NULL,
 		updated_at INTEGER NOT NULL
-	)`,
+	) WITHOUT ROWID`,
 	`CREATE TABLE IF NOT EXISTS messages (
 		id TEXT PRIMARY KEY,
 		challenge_id TEXT NOT NULL DEFAULT '',
@@ -61,8 +64,11 @@ var schema = []string{
 		key_id TEXT NOT NULL DEFAULT '',
 		created_at INTEGER NOT NULL,
 		updated_at INTEGER NOT NULL
-	)`,
-	`CREATE INDEX IF NOT EXISTS messages_due ON messages(state, next_attempt_at)`,
+	) WITHOUT ROWID`,
+	// Only the queued messages are indexed by due time: a message leaves
+	// this index once, when it is claimed, and its later state changes
+	// touch no index page.
+	`CREATE INDEX IF NOT EXISTS messages_due ON messages(next_attempt_at) WHERE state = 'queued'`,
 	`CREATE TABLE IF NOT EXISTS segments (
 		message_id TEXT NOT NULL,
 		seq INTEGER NOT NULL,
@@ -74,7 +80,7 @@ var schema = []string{
 		submitted_at INTEGER NOT NULL,
 		done_at INTEGER NOT NULL DEFAULT 0,
 		PRIMARY KEY (message_id, seq)
-	)`,
+	) WITHOUT ROWID`,
 	`CREATE INDEX IF NOT EXISTS segments_key ON segments(smsc_key)`,
 	`CREATE TABLE IF NOT EXISTS orphan_receipts (
 		smsc_key TEXT NOT NULL,
@@ -99,9 +105,8 @@ const SchemaVersion = 1
 
 // Store is the durable state: challenges, the outbox, segments and their
 // receipts, API keys. Writes go through one goroutine that commits them in
-// batches (group commit): each write is its own savepoint, so one failing
-// write does not undo the others, and a caller returns only once its write
-// is committed.
+// batches (group commit): one failing write does not undo the others, and
+// a caller returns only once its write is committed.
 type Store struct {
 	path string
 	rdb  *sql.DB // readers
@@ -111,11 +116,24 @@ type Store struct {
 	stop chan struct{}
 	wg   sync.WaitGroup
 
+	// The WAL file, synced by the syncer before a committed batch is
+	// acknowledged; synced carries the batches from the writer to it.
+	wal     *os.File
+	sync    func() error // fdatasync of wal; tests replace it
+	synced  chan committed
+	syncErr error // the syncer's own
+	broken  atomic.Bool
+
 	mu     sync.Mutex
 	closed bool
 
 	stmtMu sync.Mutex
-	stmts  map[stmtKey]*sql.Stmt
+	stmts  map[stmtKey]*sql.Stmt // the readers' prepared statements
+
+	// The writer's prepared statements, and the ones to prepare next; only
+	// the writer goroutine touches them.
+	wstmts  map[string]*sql.Stmt
+	wwanted map[string]struct{}
 }
 
 type writeOp struct {
@@ -123,22 +141,65 @@ type writeOp struct {
 	done chan error
 }
 
-// Tx is a write transaction. (Its statements are not prepared: preparing
-// needs a second connection to the database while the writer's holds the
-// transaction, and with one, commits stalled for seconds now and then.)
+// Tx is a write transaction. Its statements are prepared once on the
+// writer's connection and reused: a statement seen for the first time runs
+// unprepared and is prepared after the batch, while the connection is idle
+// (preparing it inside the transaction would need a second connection).
 type Tx struct {
 	tx *sql.Tx
 	s  *Store
 }
 
+// stmt returns the prepared form of q for this transaction, or nil.
+func (t *Tx) stmt(q string) *sql.Stmt {
+	st := t.s.wstmts[q]
+	if st == nil {
+		t.s.wwanted[q] = struct{}{}
+		return nil
+	}
+	return t.tx.Stmt(st)
+}
+
 // Exec runs a statement.
-func (t *Tx) Exec(q string, args ...any) (sql.Result, error) { return t.tx.Exec(q, args...) }
+func (t *Tx) Exec(q string, args ...any) (sql.Result, error) {
+	if st := t.stmt(q); st != nil {
+		return st.Exec(args...)
+	}
+	return t.tx.Exec(q, args...)
+}
 
 // Query runs a query.
-func (t *Tx) Query(q string, args ...any) (*sql.Rows, error) { return t.tx.Query(q, args...) }
+func (t *Tx) Query(q string, args ...any) (*sql.Rows, error) {
+	if st := t.stmt(q); st != nil {
+		return st.Query(args...)
+	}
+	return t.tx.Query(q, args...)
+}
 
 // QueryRow runs a query for one row.
-func (t *Tx) QueryRow(q string, args ...any) *sql.Row { return t.tx.QueryRow(q, args...) }
+func (t *Tx) QueryRow(q string, args ...any) *sql.Row {
+	if st := t.stmt(q); st != nil {
+		return st.QueryRow(args...)
+	}
+	return t.tx.QueryRow(q, args...)
+}
+
+// prepareWanted prepares, on the idle writer connection, the statements
+// the last batch ran unprepared. Only the writer goroutine calls it.
+func (s *Store) prepareWanted() {
+	for q := range s.wwanted {
+		delete(s.wwanted, q)
+		if len(s.wstmts) >= maxWriteStmts {
+			return // ad hoc statements, not worth keeping
+		}
+		if st, err := s.wdb.Prepare(q); err == nil {
+			s.wstmts[q] = st
+		}
+	}
+}
+
+// maxWriteStmts bounds the writer's prepared statements.
+const maxWriteStmts = 128
 
 // prepared returns the statement for q on db, preparing it the first time.
 func (s *Store) prepared(db *sql.DB, q string) (*sql.Stmt, error) {
@@ -193,7 +254,7 @@ func OpenSQLite(dir string) (*Store, error) {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
 	path := filepath.Join(dir, "otpd.db")
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_txlock=immediate"
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_txlock=immediate"
 	wdb, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, err
@@ -209,14 +270,28 @@ func OpenSQLite(dir string) (*Store, error) {
 		return nil, err
 	}
 	rdb.SetMaxOpenConns(4)
-	s := &Store{path: path, rdb: rdb, wdb: wdb, ops: make(chan *writeOp, 1024), stop: make(chan struct{}), stmts: map[stmtKey]*sql.Stmt{}}
+	rdb.SetMaxIdleConns(4) // keep them: opening and closing SQLite connections is not free
+	s := &Store{path: path, rdb: rdb, wdb: wdb, ops: make(chan *writeOp, 1024), stop: make(chan struct{}),
+		stmts: map[stmtKey]*sql.Stmt{}, wstmts: map[string]*sql.Stmt{}, wwanted: map[string]struct{}{}}
 	if err := s.migrate(); err != nil {
 		s.rdb.Close()
 		s.wdb.Close()
 		return nil, err
 	}
-	s.wg.Add(1)
+	// The WAL exists once migrate has written.
+	if s.wal, err = os.OpenFile(path+"-wal", os.O_RDWR|os.O_CREATE, 0o600); err != nil {
+		s.rdb.Close()
+		s.wdb.Close()
+		return nil, fmt.Errorf("open the write-ahead log: %w", err)
+	}
+	s.sync = func() error { return syscall.Fdatasync(int(s.wal.Fd())) }
+	// Unbuffered: the writer hands over batch N+1 only once the syncer has
+	// synced batch N, and the writes that arrive meanwhile make the next
+	// batch bigger instead of adding commits.
+	s.synced = make(chan committed)
+	s.wg.Add(2)
 	go s.writer()
+	go s.syncer()
 	return s, nil
 }
 
@@ -238,7 +313,10 @@ func (s *Store) migrate() error {
 }
 
 // Write runs fn in a write transaction (batched with others) and returns
-// once it is committed. fn must not keep tx.
+// once it is committed. fn must not keep tx, and may be run more than once
+// (when another write of its batch fails, the batch runs again): it must
+// set its results afresh each time. A refusal that changed nothing is
+// better returned in a variable than as an error, which costs the re-run.
 func (s *Store) Write(ctx context.Context, fn func(tx *Tx) error) error {
 	op := &writeOp{fn: fn, done: make(chan error, 1)}
 	select {
@@ -257,6 +335,7 @@ const maxBatch = 256
 
 func (s *Store) writer() {
 	defer s.wg.Done()
+	defer close(s.synced) // the syncer acknowledges what is left, and ends
 	batch := make([]*writeOp, 0, maxBatch)
 	for {
 		var first *writeOp
@@ -284,10 +363,123 @@ func (s *Store) writer() {
 			}
 		}
 		s.commit(batch)
+		if len(s.wwanted) > 0 {
+			s.prepareWanted()
+		}
 	}
 }
 
+// committed is a batch SQLite has committed and the syncer has still to
+// make durable before its writers hear of it.
+type committed struct {
+	ops  []*writeOp
+	errs []error // per op: nil, or why its savepoint was rolled back
+}
+
+// syncer makes committed batches durable and then answers their writers.
+// SQLite commits without syncing (synchronous=NORMAL: what it wrote is in
+// the operating system, safe from a crash of this process); one fdatasync
+// of the WAL file here then covers every batch committed before it. So the
+// writer runs the next batch while the disk syncs the last ones, and no
+// write is acknowledged before it is on disk: synchronous=FULL's
+// guarantee, with the fsync out of the writer's way.
+func (s *Store) syncer() {
+	defer s.wg.Done()
+	var pending []committed
+	for c := range s.synced {
+		pending = append(pending[:0], c)
+	more:
+		for {
+			select {
+			case c, ok := <-s.synced:
+				if !ok {
+					break more
+				}
+				pending = append(pending, c)
+			default:
+				break more
+			}
+		}
+		err := s.syncErr
+		if err == nil {
+			if err = s.sync(); err != nil {
+				// The kernel may have dropped the pages it failed to write:
+				// nothing written since can be called durable any more.
+				err = fmt.Errorf("store: syncing %s failed, no further writes are accepted: %w", s.wal.Name(), err)
+				s.syncErr = err
+				s.broken.Store(true)
+			}
+		}
+		for _, c := range pending {
+			for i, op := range c.ops {
+				if err != nil {
+					op.done <- err
+				} else {
+					op.done <- c.errs[i]
+				}
+			}
+		}
+	}
+}
+
+// done hands a committed batch to the syncer.
+func (s *Store) done(ops []*writeOp, errs []error) {
+	s.synced <- committed{ops: slices.Clone(ops), errs: errs}
+}
+
 func (s *Store) commit(batch []*writeOp) {
+	if s.broken.Load() {
+		for _, op := range batch {
+			op.done <- s.syncErrOnce()
+		}
+		return
+	}
+	if len(batch) > 1 {
+		// Optimistically, all in one transaction with no savepoints: a
+		// write fails only on a broken database or a bug, and then the
+		// batch is rolled back and run again with a savepoint each.
+		if s.commitAll(batch) {
+			return
+		}
+	}
+	s.commitEach(batch)
+}
+
+// Broken says whether a sync failed: the store refuses writes from then on.
+func (s *Store) Broken() bool { return s.broken.Load() }
+
+// syncErrOnce is the error writes get once a sync failed.
+func (s *Store) syncErrOnce() error {
+	return errors.New("store: an earlier sync of the database failed; no further writes are accepted")
+}
+
+// commitAll runs the batch in one transaction and commits it; false, with
+// everything rolled back, when a write fails.
+func (s *Store) commitAll(batch []*writeOp) bool {
+	sqlTx, err := s.wdb.Begin()
+	if err != nil {
+		return false
+	}
+	tx := &Tx{tx: sqlTx, s: s}
+	for _, op := range batch {
+		if err := op.fn(tx); err != nil {
+			sqlTx.Rollback()
+			return false
+		}
+	}
+	if err := sqlTx.Commit(); err != nil {
+		for _, op := range batch {
+			op.done <- fmt.Errorf("store: commit: %w", err)
+		}
+		return true
+	}
+	s.done(batch, make([]error, len(batch)))
+	return true
+}
+
+// commitEach runs each write of the batch under its own savepoint, so that
+// one failing write does not undo the others, and commits them together.
+func (s *Store) commitEach(batch []*writeOp) {
 	errs := make([]error, len(batch))
 	sqlTx, err := s.wdb.Begin()
 	if err != nil {
@@ -323,9 +515,7 @@ func (s *Store) commit(batch []*writeOp) {
 		}
 		return
 	}
-	for i, op := range batch {
-		op.done <- errs[i]
-	}
+	s.done(batch, errs)
 }
 
 // Close stops the writer after the queued writes and closes the database.
@@ -339,6 +529,10 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 	close(s.stop)
 	s.wg.Wait()
+	s.wal.Close()
+	for _, st := range s.wstmts {
+		st.Close()
+	}
 	s.stmtMu.Lock()
 	for _, st := range s.stmts {
 		st.Close()
