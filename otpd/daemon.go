@@ -124,7 +124,7 @@ func Start(cfg Config, log *zap.Logger) (d *Daemon, err error) {
 func (d *Daemon) newPool() (*smpp.Pool, error) {
 	s := d.Config.SMSC
 	sc := smpp.Config{SystemID: s.SystemID, Password: s.Password, SystemType: s.SystemType, Window: s.Window,
-		ResponseTimeout: s.ResponseTimeout, EnquireLinkInterval: s.EnquireLink, Handler: d.svc, HandlerConcurrency: 16,
+		ResponseTimeout: s.ResponseTimeout, EnquireLinkInterval: s.EnquireLink, Handler: d.svc, HandlerConcurrency: 256,
 		Logger: d.log.Named("smpp")}
 	if s.TLS {
 		tc := &tls.Config{InsecureSkipVerify: s.TLSSkipVerify, MinVersion: tls.VersionTLS12}

@@ -230,8 +230,12 @@ func (s *Sender) claim(n int) ([]*claimed, error) {
 	var out []*claimed
 	err := s.svc.store.Write(s.ctx, func(tx *Tx) error {
 		out = nil
-		// 'queued' as a literal, so that the partial index messages_due serves.
-		rows, err := tx.Query(`SELECT `+messageCols+` FROM messages WHERE state = '`+StateQueued+`' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`, ms(now), n)
+		// One statement takes the due messages and returns them as taken.
+		// 'queued' as a literal, so that the partial index messages_due
+		// serves.
+		rows, err := tx.Query(`UPDATE messages SET state = '`+StateSending+`', attempts = attempts + 1, updated_at = ?
+			WHERE id IN (SELECT id FROM messages WHERE state = '`+StateQueued+`' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?)
+			RETURNING `+messageCols, ms(now), ms(now), n)
 		if err != nil {
 			return err
 		}
@@ -244,13 +248,11 @@ func (s *Sender) claim(n int) ([]*claimed, error) {
 			}
 			ms_ = append(ms_, m)
 		}
-		rows.Close()
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return err
+		}
 		for _, m := range ms_ {
-			if _, err := tx.Exec(`UPDATE messages SET state = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?`, StateSending, ms(now), m.ID); err != nil {
-				return err
-			}
 			c := &claimed{m: m, done: map[int]bool{}}
-			m.Attempts++
 			if m.Attempts == 1 {
 				out = append(out, c) // never claimed before: no segment sent yet
 				continue
