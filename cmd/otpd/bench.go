@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"os/signal"
@@ -20,6 +22,8 @@ import (
 	"time"
 
 	"github.com/otpd/otpd/smpp"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/urfave/cli/v2"
 )
 
@@ -53,8 +57,10 @@ func benchCmd() *cli.Command {
 				&cli.StringFlag{Name: "key", Usage: "API key", EnvVars: []string{"OTPD_API_KEY"}},
 				&cli.IntFlag{Name: "n", Value: 1000, Usage: "OTPs"},
 				&cli.IntFlag{Name: "concurrency", Value: 32, Usage: "OTPs in progress at once"},
-				&cli.StringFlag{Name: "prefix", Value: "+4915", Usage: "numbers are this prefix and a counter (valid mobile numbers for a real SMSC)"},
+				&cli.StringFlag{Name: "prefix", Value: "+49151", Usage: "numbers are this prefix and digits counting up from a random start, --length characters in all (the default makes valid German mobile numbers)"},
+				&cli.IntFlag{Name: "length", Value: 14, Usage: "length of each number with its +"},
 				&cli.BoolFlag{Name: "no-verify", Usage: "only create (measures POST /v1/otp alone)"},
+				&cli.DurationFlag{Name: "receipt-wait", Value: time.Minute, Usage: "after the load, how long to wait for otpd to match a receipt for every OTP (read from its /metrics), for the end-to-end rate; 0 to skip"},
 				&cli.BoolFlag{Name: "json", Usage: "print the summary as JSON"},
 			},
 			Action: benchOTP,
@@ -120,6 +126,11 @@ func benchOTP(c *cli.Context) error {
 		}
 		return "", errors.New("no SMS at the simulator")
 	}
+	// otpd's matched receipts before the load, to count this run's.
+	receipts0, rerr := matchedReceipts(ctx, cl, base, c.String("key"))
+	if rerr != nil && c.Duration("receipt-wait") > 0 {
+		fmt.Fprintf(os.Stderr, "no end-to-end figure: %v\n", rerr)
+	}
 	var sent, ok atomic.Int64
 	errs := &errCounter{m: map[string]int64{}}
 	fail := errs.add
@@ -127,7 +138,13 @@ func benchOTP(c *cli.Context) error {
 	start := time.Now()
 	done := make(chan struct{})
 	go progress(done, start, &sent, &ok, errs.total)
-	run := fmt.Sprintf("%04d", time.Now().UnixNano()%10000)
+	prefix := c.String("prefix")
+	width := c.Int("length") - len(prefix)
+	if !strings.HasPrefix(prefix, "+") || width < 4 || c.Int("length") > 16 {
+		return fmt.Errorf("--prefix %q and --length %d: want a prefix starting with + and at least 4 digits after it, at most 15 digits in all", prefix, c.Int("length"))
+	}
+	space := int64(math.Pow10(min(width, 18)))
+	first := rand.Int64N(space) // numbers of this run, unlikely to repeat an earlier run's
 	var wg sync.WaitGroup
 	for w := 0; w < conc; w++ {
 		wg.Add(1)
@@ -138,7 +155,7 @@ func benchOTP(c *cli.Context) error {
 				if i > int64(n) {
 					return
 				}
-				phone := fmt.Sprintf("%s%s%05d", c.String("prefix"), run, i%100000)
+				phone := fmt.Sprintf("%s%0*d", prefix, width, (first+i)%space)
 				t0 := time.Now()
 				st, body, err := post("/v1/otp", map[string]any{"phone": phone})
 				d := time.Since(t0)
@@ -177,7 +194,65 @@ func benchOTP(c *cli.Context) error {
 	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
 	res := benchResult{Sent: min(sent.Load(), int64(n)), OK: ok.Load(), Errors: errs.m, Seconds: elapsed.Seconds(),
 		Rate: float64(ok.Load()) / elapsed.Seconds(), LatencyMS: percentiles(all)}
+	if rerr == nil && c.Duration("receipt-wait") > 0 {
+		// End to end: every OTP created, committed, submitted and its
+		// receipt matched by otpd.
+		deadline := time.Now().Add(c.Duration("receipt-wait"))
+		for {
+			r, err := matchedReceipts(ctx, cl, base, c.String("key"))
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "reading otpd's receipts: %v\n", err)
+				break
+			}
+			res.Receipts = int64(r - receipts0)
+			if res.Receipts >= res.OK {
+				e2e := time.Since(start).Seconds()
+				res.EndToEndSeconds, res.EndToEndRate = e2e, float64(res.OK)/e2e
+				break
+			}
+			if time.Now().After(deadline) || ctx.Err() != nil {
+				fmt.Fprintf(os.Stderr, "only %d receipts of %d OTPs matched after --receipt-wait\n", res.Receipts, res.OK)
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 	return printResult(c, res)
+}
+
+// matchedReceipts reads from otpd's /metrics how many receipts it matched
+// to a message so far (on arrival, or when the submit_sm_resp they beat
+// was recorded).
+func matchedReceipts(ctx context.Context, cl *http.Client, base, key string) (float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := cl.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("GET %s/metrics: HTTP %d", base, resp.StatusCode)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return 0, fmt.Errorf("GET %s/metrics: %w", base, err)
+	}
+	var n float64
+	for _, m := range fams["otpd_receipts_total"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "outcome" && (l.GetValue() == "matched" || l.GetValue() == "orphan_matched") {
+				n += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return n, nil
 }
 
 // benchResult is the summary of a load run.
@@ -189,6 +264,10 @@ type benchResult struct {
 	Seconds   float64            `json:"seconds"`
 	Rate      float64            `json:"rate_per_second"`
 	LatencyMS map[string]float64 `json:"latency_ms"`
+	// bench otp: from the start until otpd had matched a receipt for every
+	// OTP created (0 when it did not within --receipt-wait).
+	EndToEndSeconds float64 `json:"end_to_end_seconds,omitempty"`
+	EndToEndRate    float64 `json:"end_to_end_per_second,omitempty"`
 }
 
 func benchSMPP(c *cli.Context) error {
@@ -320,6 +399,9 @@ func printResult(c *cli.Context, r benchResult) error {
 	}
 	fmt.Printf("sent %d  ok %d  receipts %d  in %.2fs  = %.0f/s\n", r.Sent, r.OK, r.Receipts, r.Seconds, r.Rate)
 	fmt.Printf("latency ms  p50 %.2f  p90 %.2f  p99 %.2f  max %.2f\n", r.LatencyMS["p50"], r.LatencyMS["p90"], r.LatencyMS["p99"], r.LatencyMS["max"])
+	if r.EndToEndSeconds > 0 {
+		fmt.Printf("end to end (every receipt matched) in %.2fs  = %.0f/s\n", r.EndToEndSeconds, r.EndToEndRate)
+	}
 	if len(r.Errors) > 0 {
 		fmt.Printf("errors:")
 		for k, v := range r.Errors {
