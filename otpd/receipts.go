@@ -126,12 +126,19 @@ func (s *Service) ApplyReceipt(ctx context.Context, r smpp.Receipt) error {
 	return nil
 }
 
+// orphansMatched counts receipts kept as orphans and applied later.
+func (s *Service) orphansMatched(n int) {
+	if n > 0 {
+		s.metrics.Receipts.WithLabelValues("orphan_matched").Add(float64(n))
+	}
+}
+
 // applyOrphans applies receipts that came before their segment was
 // recorded.
-func (s *Service) applyOrphans(tx *Tx, key string, now time.Time) ([]Event, error) {
+func (s *Service) applyOrphans(tx *Tx, key string, now time.Time) (evs []Event, applied int, err error) {
 	rows, err := tx.Query(`SELECT stat, err, state, done_at FROM orphan_receipts WHERE smsc_key = ?`, key)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	type orphan struct {
 		stat, err, state string
@@ -142,26 +149,24 @@ func (s *Service) applyOrphans(tx *Tx, key string, now time.Time) ([]Event, erro
 		var o orphan
 		if err := rows.Scan(&o.stat, &o.err, &o.state, &o.done); err != nil {
 			rows.Close()
-			return nil, err
+			return nil, 0, err
 		}
 		os_ = append(os_, o)
 	}
 	rows.Close()
-	var evs []Event
 	for _, o := range os_ {
 		_, e, _, err := applyToSegments(tx, []string{key}, o.state, o.stat, o.err, fromMS(o.done), now)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		evs = append(evs, e...)
 	}
 	if len(os_) > 0 {
-		s.metrics.Receipts.WithLabelValues("orphan_matched").Add(float64(len(os_)))
 		if _, err := tx.Exec(`DELETE FROM orphan_receipts WHERE smsc_key = ?`, key); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 	}
-	return evs, nil
+	return evs, len(os_), nil
 }
 
 // applyToSegments updates the segments with these keys and their

@@ -88,6 +88,13 @@ type CreateRequest struct {
 
 // checkLimits applies the rate limits of one send to phone by key.
 func (s *Service) checkLimits(p Phone, keyID string) error {
+	_, err := s.takeLimits(p, keyID)
+	return err
+}
+
+// takeLimits is checkLimits that also returns how to give the send back,
+// for a caller whose send did not happen after all.
+func (s *Service) takeLimits(p Phone, keyID string) (refund func(), err error) {
 	now := s.now()
 	type step struct {
 		l     *limiter
@@ -117,9 +124,15 @@ func (s *Service) checkLimits(p Phone, keyID string) error {
 		s.metrics.RateLimited.WithLabelValues(st.label).Inc()
 		e := apiErr(http.StatusTooManyRequests, "rate_limited", "too many codes sent: %s is reached; retry later", st.what)
 		e.RetryAfter = wait
-		return e
+		return nil, e
 	}
-	return nil
+	return func() {
+		for _, r := range taken {
+			if r != nil {
+				r.CancelAt(now)
+			}
+		}
+	}, nil
 }
 
 func (s *Service) parsePhone(raw string) (Phone, error) {
@@ -354,6 +367,7 @@ func (s *Service) Verify(ctx context.Context, id, code, keyID string) (*VerifyRe
 	var res VerifyResult
 	now := s.now().UTC()
 	_, err := s.withChallenge(ctx, id, keyID, func(tx *Tx, c *Challenge) (*APIError, error) {
+		res = VerifyResult{} // afresh: the write may run twice
 		if len(code) != c.Length {
 			// Not an attempt: no code of this length was ever sent.
 			return apiErr(http.StatusBadRequest, "invalid_code", "code must be %d digits", c.Length), nil
@@ -405,7 +419,15 @@ func (s *Service) Verify(ctx context.Context, id, code, keyID string) (*VerifyRe
 func (s *Service) Resend(ctx context.Context, id, keyID string) (*Challenge, error) {
 	now := s.now().UTC()
 	var m *Message
+	var refund func() // the rate-limit tokens this resend took
+	giveBack := func() {
+		if refund != nil {
+			refund()
+			refund = nil
+		}
+	}
 	c, err := s.withChallenge(ctx, id, keyID, func(tx *Tx, c *Challenge) (*APIError, error) {
+		giveBack() // the write may run twice: take the tokens once
 		switch st := c.effectiveStatus(now); st {
 		case StatusPending:
 		case StatusExpired:
@@ -423,7 +445,7 @@ func (s *Service) Resend(ctx context.Context, id, keyID string) (*Challenge, err
 		}
 		// A resend is a send: the rate limits apply (SMS pumping).
 		if p, err := parsePhone(c.Phone, "", false); err == nil {
-			if err := s.checkLimits(p, keyID); err != nil {
+			if refund, err = s.takeLimits(p, keyID); err != nil {
 				return err.(*APIError), nil
 			}
 		}
@@ -451,6 +473,7 @@ func (s *Service) Resend(ctx context.Context, id, keyID string) (*Challenge, err
 		return nil, insertMessage(tx, m)
 	})
 	if err != nil {
+		giveBack() // nothing was sent
 		return nil, err
 	}
 	s.metrics.Messages.WithLabelValues(StateQueued).Inc()
