@@ -38,6 +38,11 @@ func NewAPI(svc *Service, ready func() bool, authRequired bool) *API {
 	a.route("GET /v1/events", a.events)
 	a.mux.Handle("GET /metrics", promhttp.HandlerFor(svc.metrics.Registry, promhttp.HandlerOpts{}))
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if a.svc.store.Broken() {
+			// Not healthy: only a restart (on a working disk) helps.
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "the store failed to sync to disk; writes are refused"})
+			return
+		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	a.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {

@@ -473,7 +473,9 @@ func (s *Service) Resend(ctx context.Context, id, keyID string) (*Challenge, err
 		return nil, insertMessage(tx, m)
 	})
 	if err != nil {
-		giveBack() // nothing was sent
+		if !errors.Is(err, ErrNotDurable) {
+			giveBack() // nothing will be sent
+		}
 		return nil, err
 	}
 	s.metrics.Messages.WithLabelValues(StateQueued).Inc()

@@ -20,6 +20,10 @@ import (
 var (
 	ErrNotFound = errors.New("not found")
 	ErrClosed   = errors.New("store closed")
+	// ErrNotDurable: the write was committed but the sync to disk after
+	// it failed, so it may or may not survive a power loss; what other
+	// readers saw of it stays.
+	ErrNotDurable = errors.New("store: outcome unknown")
 )
 
 // schema is the SQLite schema. Times are Unix milliseconds.
@@ -101,7 +105,7 @@ var schema = []string{
 }
 
 // SchemaVersion is the version of the store schema this build writes.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // Store is the durable state: challenges, the outbox, segments and their
 // receipts, API keys. Writes go through one goroutine that commits them in
@@ -124,7 +128,7 @@ type Store struct {
 	syncErr error // the syncer's own
 	broken  atomic.Bool
 
-	mu     sync.Mutex
+	mu     sync.RWMutex // held for reading while a write is queued, so Close waits for it
 	closed bool
 
 	stmtMu sync.Mutex
@@ -296,20 +300,50 @@ func OpenSQLite(dir string) (*Store, error) {
 }
 
 func (s *Store) migrate() error {
+	tx, err := s.wdb.Begin()
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer tx.Rollback()
 	for _, q := range schema {
-		if _, err := s.wdb.Exec(q); err != nil {
+		if _, err := tx.Exec(q); err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
 	}
-	var n int
-	if err := s.wdb.QueryRow(`SELECT count(*) FROM schema_version`).Scan(&n); err != nil {
+	var v int
+	err = tx.QueryRow(`SELECT version FROM schema_version`).Scan(&v)
+	switch {
+	case errors.Is(err, sql.ErrNoRows): // a new store, made by the schema above
+		if _, err := tx.Exec(`INSERT INTO schema_version(version) VALUES (?)`, SchemaVersion); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+	case err != nil:
 		return fmt.Errorf("migrate: %w", err)
+	case v > SchemaVersion:
+		return fmt.Errorf("migrate: the store is at schema version %d, newer than this otpd's %d: run the otpd that wrote it", v, SchemaVersion)
+	default:
+		for ; v < SchemaVersion; v++ {
+			for _, q := range upgrades[v] {
+				if _, err := tx.Exec(q); err != nil {
+					return fmt.Errorf("migrate from schema version %d: %w", v, err)
+				}
+			}
+		}
+		if _, err := tx.Exec(`UPDATE schema_version SET version = ?`, SchemaVersion); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
 	}
-	if n == 0 {
-		_, err := s.wdb.Exec(`INSERT INTO schema_version(version) VALUES (?)`, SchemaVersion)
-		return err
-	}
-	return nil
+	return tx.Commit()
+}
+
+// upgrades[v] takes a store from schema version v to v+1. (Version 2 made
+// challenges, messages and segments WITHOUT ROWID tables for new stores;
+// tables of older stores keep their rowids, which changes no query.)
+var upgrades = map[int][]string{
+	1: {
+		`DROP INDEX IF EXISTS messages_due`,
+		`CREATE INDEX messages_due ON messages(next_attempt_at) WHERE state = 'queued'`,
+	},
 }
 
 // Write runs fn in a write transaction (batched with others) and returns
@@ -319,11 +353,16 @@ func (s *Store) migrate() error {
 // better returned in a variable than as an error, which costs the re-run.
 func (s *Store) Write(ctx context.Context, fn func(tx *Tx) error) error {
 	op := &writeOp{fn: fn, done: make(chan error, 1)}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return ErrClosed
+	}
 	select {
 	case s.ops <- op:
-	case <-s.stop:
-		return ErrClosed
+		s.mu.RUnlock()
 	case <-ctx.Done():
+		s.mu.RUnlock()
 		return ctx.Err()
 	}
 	// Once queued, the write happens: wait for it even if ctx ends, so the
@@ -381,8 +420,10 @@ type committed struct {
 // the operating system, safe from a crash of this process); one fdatasync
 // of the WAL file here then covers every batch committed before it. So the
 // writer runs the next batch while the disk syncs the last ones, and no
-// write is acknowledged before it is on disk: synchronous=FULL's
-// guarantee, with the fsync out of the writer's way.
+// write is acknowledged before it is on disk. Unlike synchronous=FULL, a
+// batch is visible to reads (and to the next batch) from its commit, a
+// sync before it is durable: a power loss in that moment can take back
+// what a reader saw, never what a writer was told.
 func (s *Store) syncer() {
 	defer s.wg.Done()
 	var pending []committed
@@ -402,10 +443,14 @@ func (s *Store) syncer() {
 		}
 		err := s.syncErr
 		if err == nil {
-			if err = s.sync(); err != nil {
+			for err = s.sync(); errors.Is(err, syscall.EINTR); err = s.sync() {
+				// Interrupted (by a signal, on network file systems): the
+				// sync did not finish; nothing was lost. Again.
+			}
+			if err != nil {
 				// The kernel may have dropped the pages it failed to write:
 				// nothing written since can be called durable any more.
-				err = fmt.Errorf("store: syncing %s failed, no further writes are accepted: %w", s.wal.Name(), err)
+				err = fmt.Errorf("%w: syncing %s failed, no further writes are accepted: %v", ErrNotDurable, s.wal.Name(), err)
 				s.syncErr = err
 				s.broken.Store(true)
 			}
@@ -450,7 +495,7 @@ func (s *Store) Broken() bool { return s.broken.Load() }
 
 // syncErrOnce is the error writes get once a sync failed.
 func (s *Store) syncErrOnce() error {
-	return errors.New("store: an earlier sync of the database failed; no further writes are accepted")
+	return errors.New("store: an earlier sync of the database to disk failed; no further writes are accepted")
 }
 
 // commitAll runs the batch in one transaction and commits it; false, with

@@ -2,10 +2,13 @@ package otpd
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -47,11 +50,12 @@ func TestStoreBatchOneWriteFails(t *testing.T) {
 				return nil
 			})
 		}()
-	}
-	// Let every write queue up behind the held one.
-	for deadline := time.Now().Add(10 * time.Second); len(st.ops) < n; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d of %d writes queued", len(st.ops), n)
+		// In order, each queued (behind the held write) before the next
+		// starts, so that writes 0 to 6 come before the failing one.
+		for deadline := time.Now().Add(10 * time.Second); len(st.ops) < i+1; time.Sleep(100 * time.Microsecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("write %d did not queue", i)
+			}
 		}
 	}
 	close(release)
@@ -116,10 +120,82 @@ func TestStoreAcksAfterSync(t *testing.T) {
 
 	go func() { res <- insert("b") }()
 	gate <- errors.New("EIO")
-	if err := <-res; err == nil || !strings.Contains(err.Error(), "EIO") {
+	if err := <-res; !errors.Is(err, ErrNotDurable) || !strings.Contains(err.Error(), "EIO") {
 		t.Fatalf("write covered by a failed sync: got %v, want the sync's error", err)
 	}
 	if err := insert("c"); err == nil {
 		t.Fatal("write after a failed sync was accepted")
+	}
+}
+
+// TestStoreSyncInterrupted: a sync interrupted by a signal (EINTR) is
+// tried again, not taken for a failed disk.
+func TestStoreSyncInterrupted(t *testing.T) {
+	st, err := OpenSQLite(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	calls := 0
+	real := st.sync
+	st.sync = func() error {
+		calls++
+		if calls <= 2 {
+			return syscall.EINTR
+		}
+		return real()
+	}
+	err = st.Write(context.Background(), func(tx *Tx) error {
+		_, err := tx.Exec(`INSERT INTO api_keys (id, hash, name, created_at) VALUES ('k', x'01', '', 0)`)
+		return err
+	})
+	if err != nil || st.Broken() || calls != 3 {
+		t.Fatalf("write: %v, broken %v, %d syncs; want it to succeed on the third", err, st.Broken(), calls)
+	}
+}
+
+// TestStoreMigratesVersion1: a store of schema version 1 gets the partial
+// messages_due index and version 2; a store newer than this build is
+// refused with a clear error.
+func TestStoreMigratesVersion1(t *testing.T) {
+	dir := t.TempDir()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "otpd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`CREATE TABLE schema_version (version INTEGER NOT NULL)`,
+		`INSERT INTO schema_version VALUES (1)`,
+		`CREATE TABLE messages (id TEXT PRIMARY KEY, challenge_id TEXT NOT NULL DEFAULT '', phone TEXT NOT NULL, sender TEXT NOT NULL DEFAULT '', sealed BLOB,
+			state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, uncertain INTEGER NOT NULL DEFAULT 0, ref INTEGER NOT NULL DEFAULT 0,
+			segments INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER NOT NULL, deadline INTEGER NOT NULL, lease_until INTEGER NOT NULL DEFAULT 0,
+			stat TEXT NOT NULL DEFAULT '', err TEXT NOT NULL DEFAULT '', reason TEXT NOT NULL DEFAULT '', key_id TEXT NOT NULL DEFAULT '',
+			created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL)`,
+		`CREATE INDEX messages_due ON messages(state, next_attempt_at)`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+
+	st, err := OpenSQLite(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	var idx string
+	st.QueryRow(context.Background(), `SELECT version FROM schema_version`).Scan(&v)
+	st.QueryRow(context.Background(), `SELECT sql FROM sqlite_master WHERE name = 'messages_due'`).Scan(&idx)
+	st.Close()
+	if v != SchemaVersion || !strings.Contains(idx, "WHERE state = 'queued'") {
+		t.Errorf("after migration: version %d, messages_due %q", v, idx)
+	}
+
+	db, _ = sql.Open("sqlite", "file:"+filepath.Join(dir, "otpd.db"))
+	db.Exec(`UPDATE schema_version SET version = 99`)
+	db.Close()
+	if _, err := OpenSQLite(dir); err == nil || !strings.Contains(err.Error(), "schema version 99") {
+		t.Errorf("a store from a newer otpd: got %v", err)
 	}
 }
