@@ -178,6 +178,8 @@ func TestHTTPAPI(t *testing.T) {
 		{"GET", "/api/messages/424242", "", 404, "not_found"},
 		{"GET", "/api/messages?limit=x", "", 400, "invalid_limit"},
 		{"GET", "/api/messages?limit=-1", "", 400, "invalid_limit"},
+		{"GET", "/api/messages?wait=soon", "", 400, "invalid_wait"},
+		{"GET", "/api/messages?wait=2m", "", 400, "invalid_wait"},
 		{"POST", "/api/messages", "", 405, "method_not_allowed"},
 		{"PUT", "/api/faults", `{"drop_rate": 2}`, 400, "invalid_faults"},
 		{"PUT", "/api/faults", `{"drop_rate": "x"}`, 400, "invalid_json"},
@@ -252,4 +254,57 @@ func TestCloseEndsEverything(t *testing.T) {
 	<-s.Done() // the simulator unbound it
 	s.Close(context.Background())
 	waitFor(t, "every goroutine to end", func() bool { return runtime.NumGoroutine() <= before })
+}
+
+// TestHTTPMessagesWait: GET /api/messages?to=...&wait= blocks until the
+// SMS to that number arrives (a CI job's way to read its OTP), and answers
+// the empty list when the time is up.
+func TestHTTPMessagesWait(t *testing.T) {
+	sim := startSim(t, Config{HTTPAddr: "127.0.0.1:0", Retention: 4})
+	e := dial(t, sim, smpp.Config{})
+	h := sim.Handler()
+
+	type list struct{ Messages []Message }
+	got := make(chan list, 1)
+	go func() {
+		var l list
+		do(t, h, "GET", "/api/messages?to=%2B4915100000077&wait=20s", "", &l)
+		got <- l
+	}()
+	time.Sleep(50 * time.Millisecond) // the request is waiting
+	submit(t, e, gsm("4915100000078", "not this one", 0))
+	select {
+	case l := <-got:
+		t.Fatalf("answered before the SMS to the number came: %+v", l)
+	case <-time.After(50 * time.Millisecond):
+	}
+	id := submit(t, e, gsm("4915100000077", "your code is 123456", 0))
+	select {
+	case l := <-got:
+		if len(l.Messages) != 1 || l.Messages[0].ID != id || l.Messages[0].Text != "your code is 123456" {
+			t.Fatalf("waited for %s, got %+v", id, l)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiting request did not return when the SMS came")
+	}
+
+	var l list
+	if code := do(t, h, "GET", "/api/messages?to=4915100000099&wait=30ms", "", &l); code != 200 || l.Messages == nil || len(l.Messages) != 0 {
+		t.Fatalf("time up: %d %+v, want 200 and an empty list", code, l)
+	}
+
+	// Retention 4: older messages to a number leave its index with the ring.
+	for i := range 6 {
+		submit(t, e, gsm("4915100000077", fmt.Sprint("again ", i), 0))
+	}
+	do(t, h, "GET", "/api/messages?to=4915100000077", "", &l)
+	if len(l.Messages) != 4 || l.Messages[0].Text != "again 5" || l.Messages[3].Text != "again 2" {
+		t.Fatalf("after the ring dropped the oldest: %+v", l)
+	}
+	sim.st.mu.Lock()
+	n := len(sim.st.byTo["4915100000077"]) + len(sim.st.byTo["4915100000078"])
+	sim.st.mu.Unlock()
+	if n != 4 {
+		t.Errorf("index holds %d messages for the two numbers, want the 4 the ring keeps", n)
+	}
 }

@@ -20,6 +20,7 @@ import (
 // newHandler builds the HTTP API:
 //
 //	GET    /api/messages?to=&from=&system_id=&limit=   {"messages": [...]}, newest first
+//	       ...&wait=10s                                 first waits (up to 1m) for a complete match
 //	DELETE /api/messages                               forget all messages
 //	GET    /api/messages/{id}                          one message (any of its segments' ids)
 //	POST   /api/mo {"from","to","text","system_id"}    a mobile-originated deliver_sm
@@ -93,6 +94,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Write(buf.Bytes())
 }
 
+// maxWait bounds the long poll of GET /api/messages?wait=.
+const maxWait = time.Minute
+
 func (sim *Simulator) httpMessages(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := Filter{To: q.Get("to"), From: q.Get("from"), SystemID: q.Get("system_id")}
@@ -103,6 +107,18 @@ func (sim *Simulator) httpMessages(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		f.Limit = n
+	}
+	if ws := q.Get("wait"); ws != "" {
+		// Long poll: block until a complete message matches, at most wait.
+		d, err := time.ParseDuration(ws)
+		if err != nil || d < 0 || d > maxWait {
+			writeError(w, http.StatusBadRequest, "invalid_wait", fmt.Sprintf("wait %q: want a duration from 0 to %s", ws, maxWait))
+			return
+		}
+		// Then (found, or time up) the list as without wait.
+		ctx, cancel := context.WithTimeout(r.Context(), d)
+		sim.WaitForMessage(ctx, f)
+		cancel()
 	}
 	msgs := sim.Messages(f)
 	if msgs == nil {

@@ -278,17 +278,7 @@ func (sim *Simulator) WaitForMessage(ctx context.Context, f Filter) (Message, er
 		}
 		// Look again under the lock: a message may have arrived meanwhile.
 		found := false
-		n := len(st.ring)
-		for i := 1; i <= n; i++ {
-			m := st.ring[(st.next-i+n)%n]
-			if m == nil {
-				break
-			}
-			if m.complete && m.matches(&f) {
-				found = true
-				break
-			}
-		}
+		st.eachLocked(&f, true, func(*message) bool { found = true; return false })
 		if found {
 			st.mu.Unlock()
 			continue

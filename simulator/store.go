@@ -3,6 +3,7 @@ package simulator
 import (
 	"encoding/hex"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -132,6 +133,7 @@ type store struct {
 	ring    []*message
 	next    int
 	byNum   map[uint64]*message
+	byTo    map[string][]*message // by destination without '+', oldest first
 	dropped uint64
 	notify  chan struct{} // closed when a message completes, while waiters > 0
 	waiters int
@@ -140,7 +142,8 @@ type store struct {
 }
 
 func newStore(n int, ids *idGen) *store {
-	return &store{ids: ids, ring: make([]*message, n), byNum: make(map[uint64]*message, min(n, 1<<16))}
+	return &store{ids: ids, ring: make([]*message, n), byNum: make(map[uint64]*message, min(n, 1<<16)),
+		byTo: make(map[string][]*message, min(n, 1<<16))}
 }
 
 // addLocked inserts m, dropping the oldest message when full. s.mu held.
@@ -158,11 +161,25 @@ func (s *store) addLocked(m *message) {
 		s.next = 0
 	}
 	s.byNum[m.num] = m
+	to := trimPlus(m.to)
+	s.byTo[to] = append(s.byTo[to], m)
 }
 
 func (s *store) forgetLocked(m *message) {
 	if s.byNum[m.num] == m {
 		delete(s.byNum, m.num)
+	}
+	// The ring drops the oldest first, so m is first among its number's.
+	to := trimPlus(m.to)
+	if l := s.byTo[to]; len(l) > 0 {
+		if i := slices.Index(l, m); i >= 0 {
+			l = slices.Delete(l, i, i+1)
+			if len(l) == 0 {
+				delete(s.byTo, to)
+			} else {
+				s.byTo[to] = l
+			}
+		}
 	}
 	for _, n := range m.segNums {
 		if n != 0 && s.byNum[n] == m {
@@ -193,6 +210,7 @@ func (s *store) reset() {
 	defer s.mu.Unlock()
 	clear(s.ring)
 	clear(s.byNum)
+	clear(s.byTo)
 	s.next = 0
 }
 
@@ -207,21 +225,37 @@ func (s *store) snapshot(f Filter, completeOnly bool) []message {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []message
+	s.eachLocked(&f, completeOnly, func(m *message) bool {
+		out = append(out, s.copyLocked(m))
+		return f.Limit == 0 || len(out) < f.Limit
+	})
+	return out
+}
+
+// eachLocked calls fn on the messages matching f, newest first, until fn
+// returns false. With f.To it looks only at that number's messages. s.mu
+// held.
+func (s *store) eachLocked(f *Filter, completeOnly bool, fn func(*message) bool) {
+	ok := func(m *message) bool { return m.matches(f) && (!completeOnly || m.complete) }
+	if f.To != "" {
+		l := s.byTo[trimPlus(f.To)]
+		for i := len(l) - 1; i >= 0; i-- {
+			if ok(l[i]) && !fn(l[i]) {
+				return
+			}
+		}
+		return
+	}
 	n := len(s.ring)
 	for i := 1; i <= n; i++ {
 		m := s.ring[(s.next-i+n)%n]
 		if m == nil {
-			break
+			return
 		}
-		if !m.matches(&f) || (completeOnly && !m.complete) {
-			continue
-		}
-		out = append(out, s.copyLocked(m))
-		if f.Limit > 0 && len(out) >= f.Limit {
-			break
+		if ok(m) && !fn(m) {
+			return
 		}
 	}
-	return out
 }
 
 func (s *store) copyLocked(m *message) message {

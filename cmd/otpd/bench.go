@@ -104,9 +104,10 @@ func benchOTP(c *cli.Context) error {
 		return resp.StatusCode, out, nil
 	}
 	readCode := func(digits string) (string, error) {
+		// One long poll: the simulator answers when the SMS is there.
 		deadline := time.Now().Add(20 * time.Second)
 		for time.Now().Before(deadline) && ctx.Err() == nil {
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, sim+"/api/messages?limit=1&to="+digits, nil)
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, sim+"/api/messages?limit=1&wait=10s&to="+digits, nil)
 			resp, err := cl.Do(req)
 			if err != nil {
 				return "", err
@@ -117,12 +118,14 @@ func benchOTP(c *cli.Context) error {
 			json.NewDecoder(resp.Body).Decode(&out)
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return "", fmt.Errorf("GET %s/api/messages: HTTP %d", sim, resp.StatusCode)
+			}
 			if len(out.Messages) > 0 {
 				if code := codeRE.FindString(out.Messages[0].Text); code != "" {
 					return code, nil
 				}
 			}
-			time.Sleep(20 * time.Millisecond)
 		}
 		return "", errors.New("no SMS at the simulator")
 	}
