@@ -123,6 +123,10 @@ func Start(cfg Config, log *zap.Logger) (d *Daemon, err error) {
 
 func (d *Daemon) newPool() (*smpp.Pool, error) {
 	s := d.Config.SMSC
+	// Each receipt (deliver_sm) waits for its group commit before its
+	// deliver_sm_resp; 256 of them at once keep the store's batches full
+	// (16 capped the end-to-end rate at about 5k/s). The SMSC's own window
+	// bounds how many come at once anyway.
 	sc := smpp.Config{SystemID: s.SystemID, Password: s.Password, SystemType: s.SystemType, Window: s.Window,
 		ResponseTimeout: s.ResponseTimeout, EnquireLinkInterval: s.EnquireLink, Handler: d.svc, HandlerConcurrency: 256,
 		Logger: d.log.Named("smpp")}
