@@ -58,6 +58,12 @@ type Config struct {
 	// Retention is how many messages are kept, oldest dropped first;
 	// default 10000.
 	Retention int
+	// MaxPendingReceipts bounds the receipts scheduled and not yet
+	// acknowledged (each holds its message): beyond it a new receipt is
+	// not made, and counted in smscsim_receipts_dropped_total. Default 10
+	// times Retention, so memory stays bounded whatever the submit rate
+	// and the receipt delay.
+	MaxPendingReceipts int
 	// Rules apply by destination prefix. Nil means DefaultRules (unless
 	// NoDefaultRules); an empty non-nil slice means none.
 	Rules []Rule
@@ -533,8 +539,14 @@ func (c *Config) setDefaults() error {
 	default:
 		return fmt.Errorf("simulator: receipt id format %q: want same, dec or hex", c.ReceiptIDFormat)
 	}
-	if c.Retention <= 0 {
+	if c.Retention < 0 || c.MaxPendingReceipts < 0 {
+		return fmt.Errorf("simulator: retention %d, max pending receipts %d: want 0 (the default) or more", c.Retention, c.MaxPendingReceipts)
+	}
+	if c.Retention == 0 {
 		c.Retention = 10000
+	}
+	if c.MaxPendingReceipts == 0 {
+		c.MaxPendingReceipts = 10 * c.Retention
 	}
 	if c.ReceiptRetry <= 0 {
 		c.ReceiptRetry = time.Second

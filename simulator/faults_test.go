@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/otpd/otpd/smpp"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 func faultCount(t *testing.T, sim *Simulator, name string) string {
@@ -307,4 +310,28 @@ func TestHTTPMessagesWait(t *testing.T) {
 	if n != 4 {
 		t.Errorf("index holds %d messages for the two numbers, want the 4 the ring keeps", n)
 	}
+}
+
+// TestMaxPendingReceipts: receipts scheduled and not yet acknowledged are
+// bounded; beyond the bound new ones are dropped and counted.
+func TestMaxPendingReceipts(t *testing.T) {
+	sim := startSim(t, Config{DLRDelay: Delay{Min: time.Hour, Max: time.Hour}, MaxPendingReceipts: 5})
+	e := dial(t, sim, smpp.Config{})
+	for i := range 8 {
+		submit(t, e, gsm(fmt.Sprintf("49151000001%02d", i), "code", 1))
+	}
+	// (The last receipt is scheduled just after its submit_sm_resp.)
+	waitFor(t, "3 receipts dropped", func() bool { return counterValue(sim.metrics.receiptsDropped) == 3 })
+	if got := sim.sched.pending.Load(); got != 5 {
+		t.Errorf("%d receipts pending, want the 5 allowed", got)
+	}
+	if _, err := Start(Config{SMPPAddr: "127.0.0.1:0", MaxPendingReceipts: -1}); err == nil {
+		t.Error("a negative max pending receipts was accepted")
+	}
+}
+
+func counterValue(c prometheus.Counter) float64 {
+	var m dto.Metric
+	c.Write(&m)
+	return m.GetCounter().GetValue()
 }

@@ -73,7 +73,7 @@ func newMetrics(sim *Simulator) *metrics {
 	}
 	m.receiptsAcked = prometheus.NewCounter(prometheus.CounterOpts{Name: "smscsim_receipts_acked_total", Help: "Delivery receipts answered by an OK deliver_sm_resp."})
 	m.receiptsRetried = prometheus.NewCounter(prometheus.CounterOpts{Name: "smscsim_receipts_retried_total", Help: "Delivery receipts to send again after an error answer or a lost link."})
-	m.receiptsDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "smscsim_receipts_dropped_total", Help: "Receipts dropped, oldest first, while more than the retention waited for a receiver."})
+	m.receiptsDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "smscsim_receipts_dropped_total", Help: "Receipts dropped: the oldest while more than the retention waited for a receiver, or new ones beyond max_pending_receipts."})
 	f(m.receiptsDropped)
 	m.bindsVec = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "smscsim_binds_total", Help: "Bind attempts, by the status answered."}, []string{"status"})
 	m.mo = prometheus.NewCounter(prometheus.CounterOpts{Name: "smscsim_mo_total", Help: "Mobile-originated deliver_sm sent."})

@@ -98,9 +98,13 @@ func (sc *scheduler) signal() {
 	}
 }
 
-// add schedules a receipt.
+// add schedules a receipt, unless MaxPendingReceipts are pending already.
 func (sc *scheduler) add(j *job) {
-	sc.pending.Add(1)
+	if sc.pending.Add(1) > int64(sc.sim.cfg.MaxPendingReceipts) {
+		sc.pending.Add(-1)
+		sc.sim.metrics.receiptsDropped.Inc()
+		return
+	}
 	sc.mu.Lock()
 	sc.incoming = append(sc.incoming, j)
 	first := len(sc.incoming) == 1

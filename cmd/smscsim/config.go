@@ -30,6 +30,7 @@ type fileConfig struct {
 	ReceiptText       *bool             `yaml:"receipt_text"`
 	ReceiptRetry      *time.Duration    `yaml:"receipt_retry"`
 	Retention         *int              `yaml:"retention"`
+	MaxPendingRcpts   *int              `yaml:"max_pending_receipts"`
 	Rules             []fileRule        `yaml:"rules"`
 	NoDefaultRules    *bool             `yaml:"no_default_rules"`
 	Seed              *int64            `yaml:"seed"`
@@ -124,6 +125,7 @@ func loadConfig(c *cli.Context) (simulator.Config, logConfig, error) {
 	cfg.ReceiptNoText = !boolean("receipt-text", fc.ReceiptText)
 	cfg.ReceiptRetry = duration("receipt-retry", fc.ReceiptRetry)
 	cfg.Retention = integer("retention", fc.Retention)
+	cfg.MaxPendingReceipts = integer("max-pending-receipts", fc.MaxPendingRcpts)
 	cfg.NoDefaultRules = boolean("no-default-rules", fc.NoDefaultRules)
 	cfg.Window = integer("window", fc.Window)
 	cfg.SegmentTimeout = duration("segment-timeout", fc.SegmentTimeout)
