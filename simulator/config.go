@@ -59,10 +59,10 @@ type Config struct {
 	// default 10000.
 	Retention int
 	// MaxPendingReceipts bounds the receipts scheduled and not yet
-	// acknowledged (each holds its message): beyond it a new receipt is
-	// not made, and counted in smscsim_receipts_dropped_total. Default 10
-	// times Retention, so memory stays bounded whatever the submit rate
-	// and the receipt delay.
+	// acknowledged (each holds its message), per system_id: beyond it a
+	// new receipt is not made, and counted in
+	// smscsim_receipts_dropped_total. Default 10 times Retention, so
+	// memory stays bounded whatever the submit rate and the receipt delay.
 	MaxPendingReceipts int
 	// Rules apply by destination prefix. Nil means DefaultRules (unless
 	// NoDefaultRules); an empty non-nil slice means none.

@@ -2,9 +2,11 @@ package simulator
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"testing"
@@ -268,27 +270,38 @@ func TestHTTPMessagesWait(t *testing.T) {
 	h := sim.Handler()
 
 	type list struct{ Messages []Message }
-	got := make(chan list, 1)
+	got := make(chan *httptest.ResponseRecorder, 1)
 	go func() {
-		var l list
-		do(t, h, "GET", "/api/messages?to=%2B4915100000077&wait=20s", "", &l)
-		got <- l
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest("GET", "/api/messages?to=%2B4915100000077&wait=20s", nil))
+		got <- w
 	}()
-	time.Sleep(50 * time.Millisecond) // the request is waiting
+	waitFor(t, "the request waiting for +4915100000077", func() bool {
+		sim.st.mu.Lock()
+		defer sim.st.mu.Unlock()
+		return sim.st.waits["4915100000077"] != nil
+	})
 	submit(t, e, gsm("4915100000078", "not this one", 0))
 	select {
-	case l := <-got:
-		t.Fatalf("answered before the SMS to the number came: %+v", l)
+	case w := <-got:
+		t.Fatalf("answered before the SMS to the number came: %d %s", w.Code, w.Body)
 	case <-time.After(50 * time.Millisecond):
 	}
 	id := submit(t, e, gsm("4915100000077", "your code is 123456", 0))
 	select {
-	case l := <-got:
-		if len(l.Messages) != 1 || l.Messages[0].ID != id || l.Messages[0].Text != "your code is 123456" {
-			t.Fatalf("waited for %s, got %+v", id, l)
+	case w := <-got:
+		var l list
+		if err := json.Unmarshal(w.Body.Bytes(), &l); err != nil || w.Code != 200 || len(l.Messages) != 1 || l.Messages[0].ID != id || l.Messages[0].Text != "your code is 123456" {
+			t.Fatalf("waited for %s, got %d %s (%v)", id, w.Code, w.Body, err)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the waiting request did not return when the SMS came")
+	}
+	sim.st.mu.Lock()
+	left := len(sim.st.waits)
+	sim.st.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d wait sets left after the request returned", left)
 	}
 
 	var l list
@@ -313,7 +326,8 @@ func TestHTTPMessagesWait(t *testing.T) {
 }
 
 // TestMaxPendingReceipts: receipts scheduled and not yet acknowledged are
-// bounded; beyond the bound new ones are dropped and counted.
+// bounded per system_id; beyond the bound new ones are dropped and counted,
+// and another account's receipts are not held up by it.
 func TestMaxPendingReceipts(t *testing.T) {
 	sim := startSim(t, Config{DLRDelay: Delay{Min: time.Hour, Max: time.Hour}, MaxPendingReceipts: 5})
 	e := dial(t, sim, smpp.Config{})
@@ -325,7 +339,30 @@ func TestMaxPendingReceipts(t *testing.T) {
 	if got := sim.sched.pending.Load(); got != 5 {
 		t.Errorf("%d receipts pending, want the 5 allowed", got)
 	}
-	if _, err := Start(Config{SMPPAddr: "127.0.0.1:0", MaxPendingReceipts: -1}); err == nil {
+	other := dial(t, sim, smpp.Config{SystemID: "other"})
+	submit(t, other, gsm("4915100000200", "code", 1))
+	waitFor(t, "the other account's receipt pending", func() bool { return sim.sched.pending.Load() == 6 })
+	if got := counterValue(sim.metrics.receiptsDropped); got != 3 {
+		t.Errorf("%v dropped after another account's submit, want still 3", got)
+	}
+
+	// Pending goes back down as receipts are acknowledged.
+	fast := startSim(t, Config{MaxPendingReceipts: 2})
+	fe := dial(t, fast, smpp.Config{})
+	for round := range 3 {
+		for i := range 2 {
+			submit(t, fe, gsm(fmt.Sprintf("4915100000%d%02d", 3+round, i), "code", 1))
+		}
+		fe.receipt(t)
+		fe.receipt(t)
+		waitFor(t, "both receipts acknowledged", func() bool { return fast.sched.pending.Load() == 0 })
+	}
+	if got := counterValue(fast.metrics.receiptsDropped); got != 0 {
+		t.Errorf("%v receipts dropped though each round stayed within the bound", got)
+	}
+
+	if s, err := Start(Config{SMPPAddr: "127.0.0.1:0", MaxPendingReceipts: -1}); err == nil {
+		s.Close(context.Background())
 		t.Error("a negative max pending receipts was accepted")
 	}
 }
@@ -334,4 +371,38 @@ func counterValue(c prometheus.Counter) float64 {
 	var m dto.Metric
 	c.Write(&m)
 	return m.GetCounter().GetValue()
+}
+
+// TestCloseEndsLongPolls: Close does not wait for a long poll to time out.
+func TestCloseEndsLongPolls(t *testing.T) {
+	sim, err := Start(Config{SMPPAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		resp, err := http.Get("http://" + sim.HTTPAddr() + "/api/messages?to=4915100000001&wait=50s")
+		if err == nil {
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	waitFor(t, "the long poll waiting", func() bool {
+		sim.st.mu.Lock()
+		defer sim.st.mu.Unlock()
+		return len(sim.st.waits) == 1
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := sim.Close(ctx); err != nil {
+		t.Fatalf("Close with a long poll waiting: %v", err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("the long poll: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the long poll still waits after Close")
+	}
 }

@@ -239,7 +239,7 @@ func (sim *Simulator) accept(ss *sess, sub *submission, now time.Time, num uint6
 		m.data, m.total, m.received, m.complete = part.Data, 1, 1, true
 		st.mu.Lock()
 		st.addLocked(m)
-		st.wakeLocked()
+		st.wakeLocked(m)
 		if m.noReceipt || !wantReceipt(sub.regDel, m.outcome) {
 			st.mu.Unlock()
 			return id, smpp.ESME_ROK
@@ -270,7 +270,7 @@ func (sim *Simulator) accept(ss *sess, sub *submission, now time.Time, num uint6
 		if complete {
 			m.parts, m.complete = parts, true
 			delete(sim.sets, key)
-			st.wakeLocked()
+			st.wakeLocked(m)
 		} else if rerr != nil && !errors.Is(rerr, coding.ErrReassemblyFull) {
 			sim.log.Debug("smscsim: segment not reassembled", zap.Error(rerr))
 		}

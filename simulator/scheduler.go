@@ -71,9 +71,10 @@ type scheduler struct {
 	rr       map[string]int
 	done     chan *smpp.Call
 
-	pending atomic.Int64 // receipts not yet acknowledged
-	stop    chan struct{}
-	stopped chan struct{}
+	pending   atomic.Int64 // receipts not yet acknowledged
+	pendingBy sync.Map     // the same by system_id: string -> *atomic.Int64
+	stop      chan struct{}
+	stopped   chan struct{}
 }
 
 func newScheduler(sim *Simulator) *scheduler {
@@ -98,11 +99,28 @@ func (sc *scheduler) signal() {
 	}
 }
 
-// add schedules a receipt, unless MaxPendingReceipts are pending already.
+// count adds d to the receipts pending, in all and for the system_id; it
+// returns the system_id's count.
+func (sc *scheduler) count(sys string, d int64) int64 {
+	sc.pending.Add(d)
+	c, ok := sc.pendingBy.Load(sys)
+	if !ok {
+		c, _ = sc.pendingBy.LoadOrStore(sys, new(atomic.Int64))
+	}
+	return c.(*atomic.Int64).Add(d)
+}
+
+// add schedules a receipt, unless the system_id has MaxPendingReceipts
+// pending already (counted per system_id, so that one ESME that never
+// acknowledges its receipts does not starve the others).
 func (sc *scheduler) add(j *job) {
-	if sc.pending.Add(1) > int64(sc.sim.cfg.MaxPendingReceipts) {
-		sc.pending.Add(-1)
+	sys := j.m.systemID
+	if sc.count(sys, 1) > int64(sc.sim.cfg.MaxPendingReceipts) {
+		sc.count(sys, -1)
 		sc.sim.metrics.receiptsDropped.Inc()
+		sc.sim.st.mu.Lock()
+		j.m.rcptWanted-- // never sent: its message is delivered without it
+		sc.sim.st.mu.Unlock()
 		return
 	}
 	sc.mu.Lock()
@@ -228,8 +246,12 @@ func (sc *scheduler) wait(j *job) {
 	}
 	q.push(j)
 	if q.len() > sc.sim.cfg.Retention && !sc.sim.hasReceiver(j.m.systemID) {
+		old := q.peek()
 		q.pop()
-		sc.pending.Add(-1)
+		sc.count(j.m.systemID, -1)
+		sc.sim.st.mu.Lock()
+		old.m.rcptWanted-- // never sent: its message is delivered without it
+		sc.sim.st.mu.Unlock()
 		sc.sim.metrics.receiptsDropped.Inc()
 	}
 }
@@ -283,7 +305,7 @@ func (sc *scheduler) send(j *job, now time.Time) bool {
 	canceled := m.canceled
 	st.mu.Unlock()
 	if canceled {
-		sc.pending.Add(-1)
+		sc.count(m.systemID, -1)
 		return true
 	}
 	target := sc.pick(m.systemID)
@@ -349,14 +371,14 @@ func (sc *scheduler) completed(c *smpp.Call) {
 		if j.target != nil {
 			j.target.rcptAcked.Add(1)
 		}
-		sc.pending.Add(-1) // duplicates are counted pending too (below)
+		sc.count(m.systemID, -1) // duplicates are counted pending too (below)
 		if !j.dup {
 			sim.st.mu.Lock()
 			m.rcptAcked++
 			sim.st.mu.Unlock()
 			if f := sim.faults.Load(); f.DuplicateReceiptRate > 0 && sim.chance(f.DuplicateReceiptRate) {
 				sim.metrics.fault(faultReceiptDuplicate).Inc()
-				sc.pending.Add(1)
+				sc.count(m.systemID, 1)
 				sc.run(&job{at: now, m: m, num: j.num, data: j.data, doneAt: j.doneAt, dup: true}, now)
 			}
 		}

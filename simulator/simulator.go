@@ -212,6 +212,11 @@ func (sim *Simulator) Handler() http.Handler { return sim.mux }
 func (sim *Simulator) Close(ctx context.Context) error {
 	sim.closeOnce.Do(func() {
 		sim.cancel()
+		// First the waiters (a long poll on the HTTP API among them), so
+		// that the HTTP server's shutdown does not wait for them.
+		sim.st.mu.Lock()
+		sim.st.closeLocked()
+		sim.st.mu.Unlock()
 		sim.sched.close()
 		var errs []error
 		if err := sim.srv.Shutdown(ctx); err != nil {
@@ -224,13 +229,6 @@ func (sim *Simulator) Close(ctx context.Context) error {
 			}
 		}
 		sim.wg.Wait()
-		sim.st.mu.Lock()
-		sim.st.closed = true
-		if sim.st.notify != nil {
-			close(sim.st.notify)
-			sim.st.notify = nil
-		}
-		sim.st.mu.Unlock()
 		sim.closeErr = errors.Join(errs...)
 		sim.log.Info("smscsim: stopped")
 	})
@@ -283,19 +281,13 @@ func (sim *Simulator) WaitForMessage(ctx context.Context, f Filter) (Message, er
 			st.mu.Unlock()
 			continue
 		}
-		if st.notify == nil {
-			st.notify = make(chan struct{})
-		}
-		ch := st.notify
-		st.waiters++
+		ch, done := st.waitLocked(f.To)
 		st.mu.Unlock()
 		select {
 		case <-ch:
 		case <-ctx.Done():
 		}
-		st.mu.Lock()
-		st.waiters--
-		st.mu.Unlock()
+		done()
 		if ctx.Err() != nil {
 			return Message{}, fmt.Errorf("simulator: waiting for a message to %q: %w", f.To, ctx.Err())
 		}

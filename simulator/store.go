@@ -135,15 +135,16 @@ type store struct {
 	byNum   map[uint64]*message
 	byTo    map[string][]*message // by destination without '+', oldest first
 	dropped uint64
-	notify  chan struct{} // closed when a message completes, while waiters > 0
-	waiters int
-	closed  bool
-	onDrop  func()
+	// WaitForMessage callers, by the number they wait for ("" for any):
+	// the channel is closed when a message to that number completes.
+	waits  map[string]*waitSet
+	closed bool
+	onDrop func()
 }
 
 func newStore(n int, ids *idGen) *store {
 	return &store{ids: ids, ring: make([]*message, n), byNum: make(map[uint64]*message, min(n, 1<<16)),
-		byTo: make(map[string][]*message, min(n, 1<<16))}
+		byTo: make(map[string][]*message, min(n, 1<<16)), waits: map[string]*waitSet{}}
 }
 
 // addLocked inserts m, dropping the oldest message when full. s.mu held.
@@ -172,13 +173,17 @@ func (s *store) forgetLocked(m *message) {
 	// The ring drops the oldest first, so m is first among its number's.
 	to := trimPlus(m.to)
 	if l := s.byTo[to]; len(l) > 0 {
-		if i := slices.Index(l, m); i >= 0 {
+		switch i := slices.Index(l, m); {
+		case i == 0:
+			l[0] = nil
+			l = l[1:]
+		case i > 0:
 			l = slices.Delete(l, i, i+1)
-			if len(l) == 0 {
-				delete(s.byTo, to)
-			} else {
-				s.byTo[to] = l
-			}
+		}
+		if len(l) == 0 {
+			delete(s.byTo, to)
+		} else {
+			s.byTo[to] = l
 		}
 	}
 	for _, n := range m.segNums {
@@ -188,11 +193,49 @@ func (s *store) forgetLocked(m *message) {
 	}
 }
 
-// wakeLocked tells WaitForMessage callers a message completed.
-func (s *store) wakeLocked() {
-	if s.waiters > 0 && s.notify != nil {
-		close(s.notify)
-		s.notify = nil
+// waitSet is the callers waiting for a message to one number.
+type waitSet struct {
+	ch chan struct{}
+	n  int
+}
+
+// waitLocked registers a caller waiting for a message to `to` ("" for
+// any); it returns the channel to wait on and the function to call when
+// done waiting. s.mu held.
+func (s *store) waitLocked(to string) (<-chan struct{}, func()) {
+	to = trimPlus(to)
+	w := s.waits[to]
+	if w == nil {
+		w = &waitSet{ch: make(chan struct{})}
+		s.waits[to] = w
+	}
+	w.n++
+	return w.ch, func() {
+		s.mu.Lock()
+		if w.n--; w.n == 0 && s.waits[to] == w {
+			delete(s.waits, to)
+		}
+		s.mu.Unlock()
+	}
+}
+
+// wakeLocked tells the WaitForMessage callers waiting for m's number, or
+// for any, that m completed. s.mu held.
+func (s *store) wakeLocked(m *message) {
+	for _, to := range [2]string{trimPlus(m.to), ""} {
+		if w := s.waits[to]; w != nil {
+			close(w.ch)
+			delete(s.waits, to)
+		}
+	}
+}
+
+// closeLocked ends the store: waiters wake and find it closed. s.mu held.
+func (s *store) closeLocked() {
+	s.closed = true
+	for to, w := range s.waits {
+		close(w.ch)
+		delete(s.waits, to)
 	}
 }
 

@@ -60,7 +60,7 @@ func benchCmd() *cli.Command {
 				&cli.StringFlag{Name: "prefix", Value: "+49151", Usage: "numbers are this prefix and digits counting up from a random start, --length characters in all (the default makes valid German mobile numbers)"},
 				&cli.IntFlag{Name: "length", Value: 14, Usage: "length of each number with its +"},
 				&cli.BoolFlag{Name: "no-verify", Usage: "only create (measures POST /v1/otp alone)"},
-				&cli.DurationFlag{Name: "receipt-wait", Value: time.Minute, Usage: "after the load, how long to wait for otpd to match a receipt for every OTP (read from its /metrics), for the end-to-end rate; 0 to skip"},
+				&cli.DurationFlag{Name: "receipt-wait", Value: time.Minute, Usage: "after the load, how long to wait until otpd has matched as many receipts as OTPs were made (its /metrics, so other traffic to the same otpd counts too), for the end-to-end rate; 0 to skip"},
 				&cli.BoolFlag{Name: "json", Usage: "print the summary as JSON"},
 			},
 			Action: benchOTP,
@@ -68,7 +68,10 @@ func benchCmd() *cli.Command {
 	}
 }
 
-var codeRE = regexp.MustCompile(`\b\d{6,10}\b`)
+var (
+	codeRE   = regexp.MustCompile(`\b\d{6,10}\b`)
+	prefixRE = regexp.MustCompile(`^\+[1-9][0-9]*$`)
+)
 
 // benchOTP runs the path of one OTP n times: POST /v1/otp, the code read
 // from the simulator's API, POST /v1/otp/{id}/verify. Latencies are those
@@ -125,9 +128,12 @@ func benchOTP(c *cli.Context) error {
 				if code := codeRE.FindString(out.Messages[0].Text); code != "" {
 					return code, nil
 				}
+				// An SMS without a code (another sender's): the wait
+				// answers at once while it is the newest, so pause.
+				time.Sleep(20 * time.Millisecond)
 			}
 		}
-		return "", errors.New("no SMS at the simulator")
+		return "", errors.New("no SMS with a code at the simulator")
 	}
 	// otpd's matched receipts before the load, to count this run's.
 	receipts0, rerr := matchedReceipts(ctx, cl, base, c.String("key"))
@@ -143,10 +149,13 @@ func benchOTP(c *cli.Context) error {
 	go progress(done, start, &sent, &ok, errs.total)
 	prefix := c.String("prefix")
 	width := c.Int("length") - len(prefix)
-	if !strings.HasPrefix(prefix, "+") || width < 4 || c.Int("length") > 16 {
-		return fmt.Errorf("--prefix %q and --length %d: want a prefix starting with + and at least 4 digits after it, at most 15 digits in all", prefix, c.Int("length"))
+	if !prefixRE.MatchString(prefix) || width < 4 || c.Int("length") > 16 {
+		return fmt.Errorf("--prefix %q and --length %d: want + and a country code (digits), and at least 4 digits after the prefix, 15 digits in all at most", prefix, c.Int("length"))
 	}
-	space := int64(math.Pow10(min(width, 18)))
+	space := int64(math.Pow10(width))
+	if int64(n) > space {
+		return fmt.Errorf("--n %d: more OTPs than the %d numbers --prefix %s and --length %d make; each OTP needs its own number", n, space, prefix, c.Int("length"))
+	}
 	first := rand.Int64N(space) // numbers of this run, unlikely to repeat an earlier run's
 	var wg sync.WaitGroup
 	for w := 0; w < conc; w++ {
