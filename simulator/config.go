@@ -58,10 +58,11 @@ type Config struct {
 	// Retention is how many messages are kept, oldest dropped first;
 	// default 10000.
 	Retention int
-	// MaxPendingReceipts bounds the receipts scheduled and not yet
-	// acknowledged (each holds its message), per system_id: beyond it a
-	// new receipt is not made, and counted in
-	// smscsim_receipts_dropped_total. Default 10 times Retention, so
+	// MaxPendingReceipts bounds the receipts owed and not yet
+	// acknowledged (each holds its message), per system_id: while an
+	// account has that many, its submits asking for a receipt are refused
+	// with ESME_RMSGQFUL (message queue full; clients retry) and counted in
+	// smscsim_receipt_queue_full_total. Default 10 times Retention, so
 	// memory stays bounded whatever the submit rate and the receipt delay.
 	MaxPendingReceipts int
 	// Rules apply by destination prefix. Nil means DefaultRules (unless

@@ -325,25 +325,34 @@ func TestHTTPMessagesWait(t *testing.T) {
 	}
 }
 
-// TestMaxPendingReceipts: receipts scheduled and not yet acknowledged are
-// bounded per system_id; beyond the bound new ones are dropped and counted,
-// and another account's receipts are not held up by it.
+// TestMaxPendingReceipts: receipts owed and not yet acknowledged are
+// bounded per system_id: beyond the bound a submit asking for a receipt is
+// refused with ESME_RMSGQFUL (none without, and no other account's), and
+// no receipt of an accepted message is lost.
 func TestMaxPendingReceipts(t *testing.T) {
 	sim := startSim(t, Config{DLRDelay: Delay{Min: time.Hour, Max: time.Hour}, MaxPendingReceipts: 5})
 	e := dial(t, sim, smpp.Config{})
 	for i := range 8 {
-		submit(t, e, gsm(fmt.Sprintf("49151000001%02d", i), "code", 1))
+		st := submitStatus(t, e, gsm(fmt.Sprintf("49151000001%02d", i), "code", 1))
+		if want := map[bool]smpp.CommandStatus{true: smpp.ESME_ROK, false: smpp.ESME_RMSGQFUL}[i < 5]; st != want {
+			t.Errorf("submit %d: %v, want %v", i, st, want)
+		}
 	}
-	// (The last receipt is scheduled just after its submit_sm_resp.)
-	waitFor(t, "3 receipts dropped", func() bool { return counterValue(sim.metrics.receiptsDropped) == 3 })
+	if st := submitStatus(t, e, gsm("4915100000190", "no receipt asked", 0)); st != smpp.ESME_ROK {
+		t.Errorf("a submit without a receipt while the queue is full: %v", st)
+	}
 	if got := sim.sched.pending.Load(); got != 5 {
 		t.Errorf("%d receipts pending, want the 5 allowed", got)
 	}
+	if got := counterValue(sim.metrics.receiptQueueFull); got != 3 {
+		t.Errorf("%v submits counted as refused, want 3", got)
+	}
 	other := dial(t, sim, smpp.Config{SystemID: "other"})
-	submit(t, other, gsm("4915100000200", "code", 1))
-	waitFor(t, "the other account's receipt pending", func() bool { return sim.sched.pending.Load() == 6 })
-	if got := counterValue(sim.metrics.receiptsDropped); got != 3 {
-		t.Errorf("%v dropped after another account's submit, want still 3", got)
+	if st := submitStatus(t, other, gsm("4915100000200", "code", 1)); st != smpp.ESME_ROK {
+		t.Errorf("another account's submit: %v", st)
+	}
+	if got := counterValue(sim.metrics.receiptsDropped); got != 0 {
+		t.Errorf("%v receipts dropped", got)
 	}
 
 	// Pending goes back down as receipts are acknowledged.

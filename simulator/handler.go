@@ -212,10 +212,30 @@ func wantReceipt(regDel byte, o Outcome) bool {
 // accept stores one message (or segment) and appends its receipt, if one
 // is due, to receipts. num, when not zero, is the id number to use (the
 // destinations of one submit_multi share it).
-func (sim *Simulator) accept(ss *sess, sub *submission, now time.Time, num uint64, receipts *[]*job) (string, smpp.CommandStatus) {
+func (sim *Simulator) accept(ss *sess, sub *submission, now time.Time, num uint64, receipts *[]*job) (_ string, _ smpp.CommandStatus) {
+	var receiptCounted, receiptDue bool
+	defer func() {
+		if receiptCounted && !receiptDue {
+			sim.sched.count(ss.systemID, -1)
+		}
+	}()
 	rule := sim.rule(sub.dst)
 	if rule != nil && rule.Reject != smpp.ESME_ROK {
 		return "", rule.Reject
+	}
+	// A receipt it may owe is counted before the message is taken: with
+	// MaxPendingReceipts of the account's receipts not yet acknowledged,
+	// the SMSC's queue is full and the submit is refused (ESME_RMSGQFUL,
+	// which clients retry), so memory stays bounded and no receipt of an
+	// accepted message is ever dropped. The count is given back below when
+	// no receipt is due after all.
+	if sub.regDel&smpp.RegisteredDeliveryMask != 0 {
+		if sim.sched.count(ss.systemID, 1) > int64(sim.cfg.MaxPendingReceipts) {
+			sim.sched.count(ss.systemID, -1)
+			sim.metrics.receiptQueueFull.Inc()
+			return "", smpp.ESME_RMSGQFUL
+		}
+		receiptCounted = true
 	}
 	part, isPart, err := smpp.MessagePart(sub.esm, sub.sm, sub.opts)
 	if err != nil || part.Seq == 0 || part.Seq > part.Total {
@@ -290,6 +310,7 @@ func (sim *Simulator) accept(ss *sess, sub *submission, now time.Time, num uint6
 		at = at.Add(sim.drawDelay(fd))
 	}
 	*receipts = append(*receipts, &job{at: at, m: m, num: num, data: part.Data})
+	receiptDue = true
 	return id, smpp.ESME_ROK
 }
 

@@ -29,21 +29,22 @@ var faultNames = []string{faultError, faultThrottle, faultThrottleTPS, faultDrop
 type metrics struct {
 	reg *prometheus.Registry
 
-	requests        *prometheus.CounterVec
-	requestByCmd    map[smpp.CommandID]prometheus.Counter
-	rejectedVec     *prometheus.CounterVec
-	rejectedCache   sync.Map // smpp.CommandStatus -> prometheus.Counter
-	faults          map[string]prometheus.Counter
-	messages        prometheus.Counter
-	dropped         prometheus.Counter
-	throttled       prometheus.Counter
-	receiptsSentVec *prometheus.CounterVec
-	receiptsSent    map[dlr.State]prometheus.Counter
-	receiptsAcked   prometheus.Counter
-	receiptsRetried prometheus.Counter
-	receiptsDropped prometheus.Counter
-	bindsVec        *prometheus.CounterVec
-	mo              prometheus.Counter
+	requests         *prometheus.CounterVec
+	requestByCmd     map[smpp.CommandID]prometheus.Counter
+	rejectedVec      *prometheus.CounterVec
+	rejectedCache    sync.Map // smpp.CommandStatus -> prometheus.Counter
+	faults           map[string]prometheus.Counter
+	messages         prometheus.Counter
+	dropped          prometheus.Counter
+	throttled        prometheus.Counter
+	receiptsSentVec  *prometheus.CounterVec
+	receiptsSent     map[dlr.State]prometheus.Counter
+	receiptsAcked    prometheus.Counter
+	receiptsRetried  prometheus.Counter
+	receiptsDropped  prometheus.Counter
+	receiptQueueFull prometheus.Counter
+	bindsVec         *prometheus.CounterVec
+	mo               prometheus.Counter
 }
 
 func newMetrics(sim *Simulator) *metrics {
@@ -73,8 +74,10 @@ func newMetrics(sim *Simulator) *metrics {
 	}
 	m.receiptsAcked = prometheus.NewCounter(prometheus.CounterOpts{Name: "smscsim_receipts_acked_total", Help: "Delivery receipts answered by an OK deliver_sm_resp."})
 	m.receiptsRetried = prometheus.NewCounter(prometheus.CounterOpts{Name: "smscsim_receipts_retried_total", Help: "Delivery receipts to send again after an error answer or a lost link."})
-	m.receiptsDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "smscsim_receipts_dropped_total", Help: "Receipts dropped: the oldest while more than the retention waited for a receiver, or new ones beyond max_pending_receipts."})
+	m.receiptsDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "smscsim_receipts_dropped_total", Help: "Receipts dropped, oldest first, while more than the retention waited for a receiver."})
 	f(m.receiptsDropped)
+	m.receiptQueueFull = prometheus.NewCounter(prometheus.CounterOpts{Name: "smscsim_receipt_queue_full_total", Help: "Submits refused with ESME_RMSGQFUL: the account had max_pending_receipts receipts not yet acknowledged."})
+	f(m.receiptQueueFull)
 	m.bindsVec = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "smscsim_binds_total", Help: "Bind attempts, by the status answered."}, []string{"status"})
 	m.mo = prometheus.NewCounter(prometheus.CounterOpts{Name: "smscsim_mo_total", Help: "Mobile-originated deliver_sm sent."})
 	f(m.messages)

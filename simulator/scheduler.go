@@ -110,19 +110,8 @@ func (sc *scheduler) count(sys string, d int64) int64 {
 	return c.(*atomic.Int64).Add(d)
 }
 
-// add schedules a receipt, unless the system_id has MaxPendingReceipts
-// pending already (counted per system_id, so that one ESME that never
-// acknowledges its receipts does not starve the others).
+// add schedules a receipt (accept has counted it pending).
 func (sc *scheduler) add(j *job) {
-	sys := j.m.systemID
-	if sc.count(sys, 1) > int64(sc.sim.cfg.MaxPendingReceipts) {
-		sc.count(sys, -1)
-		sc.sim.metrics.receiptsDropped.Inc()
-		sc.sim.st.mu.Lock()
-		j.m.rcptWanted-- // never sent: its message is delivered without it
-		sc.sim.st.mu.Unlock()
-		return
-	}
 	sc.mu.Lock()
 	sc.incoming = append(sc.incoming, j)
 	first := len(sc.incoming) == 1

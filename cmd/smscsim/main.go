@@ -67,7 +67,7 @@ rules as a list of {prefix, stat, err, reject, no_receipt}, faults as in GET /ap
 			&cli.BoolFlag{Name: "receipt-text", Value: true, Usage: "write the message's first 20 characters in the receipt's text: field", EnvVars: env("RECEIPT_TEXT")},
 			&cli.DurationFlag{Name: "receipt-retry", Value: time.Second, Usage: "wait before sending a receipt again after an error answer or a lost link", EnvVars: env("RECEIPT_RETRY")},
 			&cli.IntFlag{Name: "retention", Value: 10000, Usage: "messages kept (oldest dropped first)", EnvVars: env("RETENTION")},
-			&cli.IntFlag{Name: "max-pending-receipts", Usage: "receipts scheduled and not yet acknowledged per system_id, at most; beyond it new ones are dropped and counted", DefaultText: "10 x --retention", EnvVars: env("MAX_PENDING_RECEIPTS")},
+			&cli.IntFlag{Name: "max-pending-receipts", Usage: "receipts owed and not yet acknowledged per system_id, at most; beyond it submits asking for a receipt get ESME_RMSGQFUL", DefaultText: "10 x --retention", EnvVars: env("MAX_PENDING_RECEIPTS")},
 			&cli.StringSliceFlag{Name: "rule", Usage: "a rule by destination prefix: PREFIX=STAT[:ERR], PREFIX=reject:STATUS or PREFIX=noreceipt (repeatable)", EnvVars: env("RULE")},
 			&cli.BoolFlag{Name: "no-default-rules", Usage: "no magic test numbers (when no --rule is given)", EnvVars: env("NO_DEFAULT_RULES")},
 			&cli.Int64Flag{Name: "seed", Usage: "seed for random draws and message ids (0: random)", EnvVars: env("SEED")},
