@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/otpd/otpd/simulator"
+
+	dto "github.com/prometheus/client_model/go"
 )
 
 // testDaemon starts otpd on its embedded default with a fresh data
@@ -265,6 +267,12 @@ func TestRateLimitPerPhone(t *testing.T) {
 	}
 	// Another number is not affected.
 	create(t, c, "+4915112345006")
+	// The refusal counted once, by its limit.
+	var m dto.Metric
+	d.Service().metrics.RateLimited.WithLabelValues("phone").Write(&m)
+	if got := m.GetCounter().GetValue(); got != 1 {
+		t.Errorf("otpd_rate_limited_total{limit=\"phone\"} = %v, want 1", got)
+	}
 }
 
 func TestUndeliverableReceiptShows(t *testing.T) {

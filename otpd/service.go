@@ -22,6 +22,8 @@ type APIError struct {
 	Code       string
 	Message    string
 	RetryAfter time.Duration
+
+	limit string // for rate_limited: which limit (the metric's label)
 }
 
 func (e *APIError) Error() string { return e.Message }
@@ -89,11 +91,21 @@ type CreateRequest struct {
 // checkLimits applies the rate limits of one send to phone by key.
 func (s *Service) checkLimits(p Phone, keyID string) error {
 	_, err := s.takeLimits(p, keyID)
+	s.countRefusal(err)
 	return err
 }
 
+// countRefusal counts a rate-limit refusal in the metrics.
+func (s *Service) countRefusal(err error) {
+	var e *APIError
+	if errors.As(err, &e) && e.limit != "" {
+		s.metrics.RateLimited.WithLabelValues(e.limit).Inc()
+	}
+}
+
 // takeLimits is checkLimits that also returns how to give the send back,
-// for a caller whose send did not happen after all.
+// for a caller whose send did not happen after all; it counts nothing
+// (the caller does, with countRefusal, once).
 func (s *Service) takeLimits(p Phone, keyID string) (refund func(), err error) {
 	now := s.now()
 	type step struct {
@@ -121,9 +133,8 @@ func (s *Service) takeLimits(p Phone, keyID string) (refund func(), err error) {
 				r.CancelAt(now)
 			}
 		}
-		s.metrics.RateLimited.WithLabelValues(st.label).Inc()
 		e := apiErr(http.StatusTooManyRequests, "rate_limited", "too many codes sent: %s is reached; retry later", st.what)
-		e.RetryAfter = wait
+		e.RetryAfter, e.limit = wait, st.label
 		return nil, e
 	}
 	return func() {
@@ -476,6 +487,7 @@ func (s *Service) Resend(ctx context.Context, id, keyID string) (*Challenge, err
 		if !errors.Is(err, ErrNotDurable) {
 			giveBack() // nothing will be sent
 		}
+		s.countRefusal(err) // here, not in the write, which may run twice
 		return nil, err
 	}
 	s.metrics.Messages.WithLabelValues(StateQueued).Inc()
