@@ -222,6 +222,9 @@ func (s *store) waitLocked(to string) (<-chan struct{}, func()) {
 // wakeLocked tells the WaitForMessage callers waiting for m's number, or
 // for any, that m completed. s.mu held.
 func (s *store) wakeLocked(m *message) {
+	if len(s.waits) == 0 {
+		return
+	}
 	for _, to := range [2]string{trimPlus(m.to), ""} {
 		if w := s.waits[to]; w != nil {
 			close(w.ch)
