@@ -38,16 +38,13 @@ func NewAPI(svc *Service, ready func() bool, authRequired bool) *API {
 	a.route("GET /v1/events", a.events)
 	a.mux.Handle("GET /metrics", promhttp.HandlerFor(svc.metrics.Registry, promhttp.HandlerOpts{}))
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		if a.svc.store.Broken() {
-			// Not healthy: only a restart (on a working disk) helps.
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "the store failed to sync to disk; writes are refused"})
+		if a.storeBroken(w) { // not healthy: only a restart (on a working disk) helps
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	a.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if a.svc.store.Broken() {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "the store failed to sync to disk; writes are refused"})
+		if a.storeBroken(w) {
 			return
 		}
 		if !a.ready() {
@@ -60,6 +57,15 @@ func NewAPI(svc *Service, ready func() bool, authRequired bool) *API {
 		writeError(w, apiErr(http.StatusNotFound, "not_found", "no route %s %s", r.Method, r.URL.Path))
 	})
 	return a
+}
+
+// storeBroken answers 503 when a sync of the store failed.
+func (a *API) storeBroken(w http.ResponseWriter) bool {
+	if !a.svc.store.Broken() {
+		return false
+	}
+	writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "the store failed to sync to disk; writes are refused"})
+	return true
 }
 
 // Handle adds a route (used by the compatibility front doors).

@@ -121,29 +121,25 @@ func (s *Service) takeLimits(p Phone, keyID string) (refund func(), err error) {
 		{s.limPhone, p.E164, "the limit for this phone number", "phone"},
 	}
 	var taken []*rate.Reservation
+	refund = func() {
+		for _, r := range taken {
+			if r != nil {
+				r.CancelAt(now)
+			}
+		}
+	}
 	for _, st := range steps {
 		res, ok, wait := st.l.take(st.key, now)
 		if ok {
 			taken = append(taken, res)
 			continue
 		}
-		// A refused send does not count against the other limits.
-		for _, r := range taken {
-			if r != nil {
-				r.CancelAt(now)
-			}
-		}
+		refund() // a refused send does not count against the other limits
 		e := apiErr(http.StatusTooManyRequests, "rate_limited", "too many codes sent: %s is reached; retry later", st.what)
 		e.RetryAfter, e.limit = wait, st.label
 		return nil, e
 	}
-	return func() {
-		for _, r := range taken {
-			if r != nil {
-				r.CancelAt(now)
-			}
-		}
-	}, nil
+	return refund, nil
 }
 
 func (s *Service) parsePhone(raw string) (Phone, error) {

@@ -24,6 +24,9 @@ var (
 	// it failed, so it may or may not survive a power loss; what other
 	// readers saw of it stays.
 	ErrNotDurable = errors.New("store: outcome unknown")
+
+	// errBroken is what writes get once a sync failed.
+	errBroken = errors.New("store: an earlier sync of the database to disk failed; no further writes are accepted")
 )
 
 // schema is the SQLite schema. Times are Unix milliseconds.
@@ -123,7 +126,7 @@ type Store struct {
 	// The WAL file, synced by the syncer before a committed batch is
 	// acknowledged; synced carries the batches from the writer to it.
 	wal     *os.File
-	sync    func() error // fdatasync of wal; tests replace it
+	syncWAL func() error // fdatasync of wal; tests replace it
 	synced  chan committed
 	syncErr error // the syncer's own
 	broken  atomic.Bool
@@ -288,7 +291,7 @@ func OpenSQLite(dir string) (*Store, error) {
 		s.wdb.Close()
 		return nil, fmt.Errorf("open the write-ahead log: %w", err)
 	}
-	s.sync = func() error { return syscall.Fdatasync(int(s.wal.Fd())) }
+	s.syncWAL = func() error { return syscall.Fdatasync(int(s.wal.Fd())) }
 	// Unbuffered: the writer hands over batch N+1 only once the syncer has
 	// synced batch N, and the writes that arrive meanwhile make the next
 	// batch bigger instead of adding commits.
@@ -443,7 +446,7 @@ func (s *Store) syncer() {
 		}
 		err := s.syncErr
 		if err == nil {
-			for err = s.sync(); errors.Is(err, syscall.EINTR); err = s.sync() {
+			for err = s.syncWAL(); errors.Is(err, syscall.EINTR); err = s.syncWAL() {
 				// Interrupted (by a signal, on network file systems): the
 				// sync did not finish; nothing was lost. Again.
 			}
@@ -475,7 +478,7 @@ func (s *Store) done(ops []*writeOp, errs []error) {
 func (s *Store) commit(batch []*writeOp) {
 	if s.broken.Load() {
 		for _, op := range batch {
-			op.done <- s.syncErrOnce()
+			op.done <- errBroken
 		}
 		return
 	}
@@ -492,11 +495,6 @@ func (s *Store) commit(batch []*writeOp) {
 
 // Broken says whether a sync failed: the store refuses writes from then on.
 func (s *Store) Broken() bool { return s.broken.Load() }
-
-// syncErrOnce is the error writes get once a sync failed.
-func (s *Store) syncErrOnce() error {
-	return errors.New("store: an earlier sync of the database to disk failed; no further writes are accepted")
-}
 
 // commitAll runs the batch in one transaction and commits it; false, with
 // everything rolled back, when a write fails.

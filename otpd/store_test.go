@@ -13,15 +13,28 @@ import (
 	"time"
 )
 
-// TestStoreBatchOneWriteFails: writes queued together commit together; one
-// that fails is undone alone, and the others (run again after the failed
-// optimistic attempt) are committed once, with their results set afresh.
-func TestStoreBatchOneWriteFails(t *testing.T) {
+// openTestStore opens a store in a temporary directory, closed at cleanup.
+func openTestStore(t *testing.T) *Store {
+	t.Helper()
 	st, err := OpenSQLite(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// insertKey inserts an API key row with this id in tx.
+func insertKey(tx *Tx, id string) error {
+	_, err := tx.Exec(`INSERT INTO api_keys (id, hash, name, created_at) VALUES (?,?,?,?)`, id, []byte(id), "", 0)
+	return err
+}
+
+// TestStoreBatchOneWriteFails: writes queued together commit together; one
+// that fails is undone alone, and the others (run again after the failed
+// optimistic attempt) are committed once, with their results set afresh.
+func TestStoreBatchOneWriteFails(t *testing.T) {
+	st := openTestStore(t)
 	ctx := context.Background()
 	boom := errors.New("boom")
 
@@ -40,8 +53,7 @@ func TestStoreBatchOneWriteFails(t *testing.T) {
 			defer wg.Done()
 			errs[i] = st.Write(ctx, func(tx *Tx) error {
 				runs[i]++
-				if _, err := tx.Exec(`INSERT INTO api_keys (id, hash, name, created_at) VALUES (?,?,?,?)`,
-					fmt.Sprint("k", i), []byte(fmt.Sprint("h", i)), "", 0); err != nil {
+				if err := insertKey(tx, fmt.Sprint("k", i)); err != nil {
 					return err
 				}
 				if i == 7 {
@@ -91,20 +103,13 @@ func TestStoreBatchOneWriteFails(t *testing.T) {
 // synced, and a failed sync fails the writes it covered and every write
 // after it (their durability can no longer be promised).
 func TestStoreAcksAfterSync(t *testing.T) {
-	st, err := OpenSQLite(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openTestStore(t)
 	ctx := context.Background()
 	gate := make(chan error)
-	st.sync = func() error { return <-gate }
+	st.syncWAL = func() error { return <-gate }
 
 	insert := func(id string) error {
-		return st.Write(ctx, func(tx *Tx) error {
-			_, err := tx.Exec(`INSERT INTO api_keys (id, hash, name, created_at) VALUES (?,?,?,?)`, id, []byte(id), "", 0)
-			return err
-		})
+		return st.Write(ctx, func(tx *Tx) error { return insertKey(tx, id) })
 	}
 	res := make(chan error, 1)
 	go func() { res <- insert("a") }()
@@ -131,24 +136,17 @@ func TestStoreAcksAfterSync(t *testing.T) {
 // TestStoreSyncInterrupted: a sync interrupted by a signal (EINTR) is
 // tried again, not taken for a failed disk.
 func TestStoreSyncInterrupted(t *testing.T) {
-	st, err := OpenSQLite(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openTestStore(t)
 	calls := 0
-	real := st.sync
-	st.sync = func() error {
+	real := st.syncWAL
+	st.syncWAL = func() error {
 		calls++
 		if calls <= 2 {
 			return syscall.EINTR
 		}
 		return real()
 	}
-	err = st.Write(context.Background(), func(tx *Tx) error {
-		_, err := tx.Exec(`INSERT INTO api_keys (id, hash, name, created_at) VALUES ('k', x'01', '', 0)`)
-		return err
-	})
+	err := st.Write(context.Background(), func(tx *Tx) error { return insertKey(tx, "k") })
 	if err != nil || st.Broken() || calls != 3 {
 		t.Fatalf("write: %v, broken %v, %d syncs; want it to succeed on the third", err, st.Broken(), calls)
 	}

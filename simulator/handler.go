@@ -212,7 +212,7 @@ func wantReceipt(regDel byte, o Outcome) bool {
 // accept stores one message (or segment) and appends its receipt, if one
 // is due, to receipts. num, when not zero, is the id number to use (the
 // destinations of one submit_multi share it).
-func (sim *Simulator) accept(ss *sess, sub *submission, now time.Time, num uint64, receipts *[]*job) (_ string, _ smpp.CommandStatus) {
+func (sim *Simulator) accept(ss *sess, sub *submission, now time.Time, num uint64, receipts *[]*job) (string, smpp.CommandStatus) {
 	var receiptCounted, receiptDue bool
 	defer func() {
 		if receiptCounted && !receiptDue {

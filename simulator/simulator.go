@@ -263,24 +263,22 @@ func (sim *Simulator) Message(id string) (Message, bool) {
 // for one to arrive while there is none (f.Limit is ignored). It returns
 // ctx's error when ctx ends first.
 func (sim *Simulator) WaitForMessage(ctx context.Context, f Filter) (Message, error) {
-	f.Limit = 1
 	st := sim.st
 	for {
-		if snap := st.snapshot(f, true); len(snap) > 0 {
-			return snap[0].export(&sim.ids, time.Now()), nil
-		}
 		st.mu.Lock()
+		var found *message
+		st.eachLocked(&f, true, func(m *message) bool { found = m; return false })
+		if found != nil {
+			c := st.copyLocked(found)
+			st.mu.Unlock()
+			return c.export(&sim.ids, time.Now()), nil
+		}
 		if st.closed {
 			st.mu.Unlock()
 			return Message{}, errClosed
 		}
-		// Look again under the lock: a message may have arrived meanwhile.
-		found := false
-		st.eachLocked(&f, true, func(*message) bool { found = true; return false })
-		if found {
-			st.mu.Unlock()
-			continue
-		}
+		// Registered under the same lock as the look: no completion
+		// between the two goes unseen.
 		ch, done := st.waitLocked(f.To)
 		st.mu.Unlock()
 		select {
