@@ -79,6 +79,7 @@ type Pool struct {
 		responses map[CommandStatus]uint64
 	}
 	sent, uncertain, received, reconnects, throttled atomic.Uint64
+	okResponses                                      atomic.Uint64 // ESME_ROK, outside stats.responses
 	next                                             atomic.Uint32
 
 	ctx    context.Context
@@ -228,7 +229,7 @@ func (p *Pool) signal() {
 // pick chooses a bound, unpaused bind that can send, the one with the most
 // free window slots (round robin among equals).
 func (p *Pool) pick() (*poolBind, *Session) {
-	now := time.Now().UnixNano()
+	var now int64 // read only when a bind is paused
 	var best *poolBind
 	var bestS *Session
 	bestFree := -1
@@ -236,8 +237,16 @@ func (p *Pool) pick() (*poolBind, *Session) {
 	start := int(p.next.Add(1))
 	for i := 0; i < n; i++ {
 		b := p.binds[(start+i)%n]
-		if !b.bt.CanSend() || !b.bound.Load() || b.paused.Load() > now {
+		if !b.bt.CanSend() || !b.bound.Load() {
 			continue
+		}
+		if until := b.paused.Load(); until != 0 {
+			if now == 0 {
+				now = time.Now().UnixNano()
+			}
+			if until > now {
+				continue
+			}
 		}
 		b.mu.Lock()
 		s := b.s
@@ -316,8 +325,56 @@ func (p *Pool) Go(ctx context.Context, req PDU, done chan *Call) *Call {
 	if done == nil {
 		done = make(chan *Call, 1)
 	}
+	return p.goCall(ctx, req, done, nil)
+}
+
+// GoFunc is Go with a function in place of the channel, as Session.GoFunc:
+// f runs once when the call ends, for a response on the read loop of the
+// bind that carried it, and must not block; it may send the next request
+// with TryGo.
+func (p *Pool) GoFunc(ctx context.Context, req PDU, f func(*Call)) *Call {
+	return p.goCall(ctx, req, nil, f)
+}
+
+// TryGo sends req, as GoFunc, if it can go out at once: a bind is up with
+// a free window slot and the rate limits have a token now. Otherwise it
+// sends nothing, never calls f, and reports false.
+func (p *Pool) TryGo(req PDU, f func(*Call)) bool {
+	if p.ctx.Err() != nil {
+		return false
+	}
+	b, s := p.pick()
+	if s == nil {
+		return false
+	}
+	var rs []*rate.Reservation
+	for _, l := range []*rate.Limiter{p.limit, b.limit} {
+		if l == nil {
+			continue
+		}
+		r := l.Reserve()
+		rs = append(rs, r)
+		if !r.OK() || r.Delay() > 0 {
+			cancelAll(rs)
+			return false
+		}
+	}
+	if !s.TryGo(req, f) {
+		cancelAll(rs)
+		return false
+	}
+	return true
+}
+
+func cancelAll(rs []*rate.Reservation) {
+	for _, r := range rs {
+		r.Cancel()
+	}
+}
+
+func (p *Pool) goCall(ctx context.Context, req PDU, done chan *Call, f func(*Call)) *Call {
 	fail := func(err error) *Call {
-		c := &Call{Req: req, Done: done}
+		c := &Call{Req: req, Done: done, fn: f}
 		c.finish(nil, fmt.Errorf("%w: %w", errNotSent, err))
 		return c
 	}
@@ -354,8 +411,10 @@ func (p *Pool) Go(ctx context.Context, req PDU, done chan *Call) *Call {
 				return fail(fmt.Errorf("smpp: waiting for the bind's TPS limit: %w", err))
 			}
 		}
-		c := s.Go(ctx, req, done)
-		return c
+		if f != nil {
+			return s.GoFunc(ctx, req, f)
+		}
+		return s.Go(ctx, req, done)
 	}
 }
 
@@ -383,6 +442,10 @@ func (p *Pool) account(b *poolBind, c *Call) {
 		return
 	}
 	st := c.Resp.Head().Status
+	if st == ESME_ROK {
+		p.okResponses.Add(1)
+		return
+	}
 	p.mu.Lock()
 	p.stats.responses[st]++
 	p.mu.Unlock()
@@ -422,6 +485,9 @@ func (p *Pool) Stats() PoolStats {
 		st.Responses[k] = v
 	}
 	p.mu.Unlock()
+	if n := p.okResponses.Load(); n > 0 {
+		st.Responses[ESME_ROK] = n
+	}
 	return st
 }
 

@@ -48,6 +48,17 @@ func (r *Reader) max() int {
 	return DefaultMaxPDULen
 }
 
+// Buffered reports whether the next PDU is wholly in the buffer, so that
+// reading it does not wait for the stream.
+func (r *Reader) Buffered() bool {
+	n := r.br.Buffered()
+	if n < HeaderLen {
+		return false
+	}
+	b, _ := r.br.Peek(4)
+	return int64(binary.BigEndian.Uint32(b)) <= int64(n)
+}
+
 // ReadRaw reads one PDU and returns its header and body. The body aliases
 // the Reader's buffer and is valid until the next read.
 func (r *Reader) ReadRaw() (Header, []byte, error) {

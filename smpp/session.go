@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -124,6 +125,12 @@ type Config struct {
 	WriteTimeout time.Duration
 	// MaxPDULength is the largest PDU accepted; default 64 KiB.
 	MaxPDULength int
+	// ReadPoll is how long the read loop of a busy TCP link polls it
+	// before it waits for data; default 100us, negative never polls. A
+	// wait parks the goroutine and lets the CPU idle, and waking both
+	// takes longer than a busy peer takes to send more. The link counts as
+	// busy while data came within 4 x ReadPoll of the last wait starting.
+	ReadPoll time.Duration
 
 	// Handler answers inbound requests. Nil answers deliver_sm and data_sm
 	// with ESME_ROK and everything else with ESME_RINVCMDID.
@@ -168,6 +175,9 @@ func (c *Config) setDefaults() {
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 10 * time.Second
 	}
+	if c.ReadPoll == 0 {
+		c.ReadPoll = 100 * time.Microsecond
+	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}
@@ -192,6 +202,7 @@ type Call struct {
 	deadline time.Time
 	windowed bool
 	observe  func(*Call) // the Pool's accounting, before Done
+	fn       func(*Call) // GoFunc's function, in place of Done
 }
 
 // notSent reports a call that ended before its request went out: its
@@ -204,6 +215,10 @@ func (c *Call) finish(resp PDU, err error) {
 	c.Resp, c.Err = resp, err
 	if c.observe != nil {
 		c.observe(c)
+	}
+	if c.fn != nil {
+		c.fn(c)
+		return
 	}
 	select {
 	case c.Done <- c:
@@ -451,20 +466,59 @@ func (s *Session) Go(ctx context.Context, req PDU, done chan *Call) *Call {
 		done = make(chan *Call, 1)
 	}
 	c := &Call{Req: req, Done: done, observe: s.cfg.observe}
+	s.startCall(ctx, c, true)
+	return c
+}
+
+// GoFunc is Go with a function in place of the channel: f runs once, when
+// the call ends, on the goroutine that ends it (Call.Done is nil). For a
+// response that is the session's read loop, which reads nothing more until
+// f returns: f must not block. It may start the next request with TryGo.
+// Pipelined senders that keep a window full use it to avoid a goroutine
+// hand-off per response.
+func (s *Session) GoFunc(ctx context.Context, req PDU, f func(*Call)) *Call {
+	c := &Call{Req: req, fn: f, observe: s.cfg.observe}
+	s.startCall(ctx, c, true)
+	return c
+}
+
+// TryGo is GoFunc that never waits: when the request cannot go out at once
+// (no free window slot, or the session is not bound for it) it sends
+// nothing, never calls f, and reports false.
+func (s *Session) TryGo(req PDU, f func(*Call)) bool {
+	return s.startCall(nil, &Call{Req: req, fn: f, observe: s.cfg.observe}, false)
+}
+
+// startCall sends c's request, waiting under ctx for a window slot if wait is
+// set; without wait it reports false, having done nothing, when the
+// request cannot go out at once.
+func (s *Session) startCall(ctx context.Context, c *Call, wait bool) bool {
+	req := c.Req
 	c.windowed = windowed(req.CommandID())
 	if err := s.admit(req.CommandID()); err != nil {
+		if !wait {
+			return false
+		}
 		c.finish(nil, err)
-		return c
+		return true
 	}
 	if c.windowed {
-		select {
-		case s.window <- struct{}{}:
-		case <-ctx.Done():
-			c.finish(nil, fmt.Errorf("smpp: waiting for a window slot: %w", ctx.Err()))
-			return c
-		case <-s.done:
-			c.finish(nil, s.endErr())
-			return c
+		if !wait {
+			select {
+			case s.window <- struct{}{}:
+			default:
+				return false
+			}
+		} else {
+			select {
+			case s.window <- struct{}{}:
+			case <-ctx.Done():
+				c.finish(nil, fmt.Errorf("smpp: waiting for a window slot: %w", ctx.Err()))
+				return true
+			case <-s.done:
+				c.finish(nil, s.endErr())
+				return true
+			}
 		}
 	}
 	h := req.Head()
@@ -472,8 +526,11 @@ func (s *Session) Go(ctx context.Context, req PDU, done chan *Call) *Call {
 	if s.pending == nil { // ended meanwhile
 		s.mu.Unlock()
 		s.release(c)
+		if !wait {
+			return false
+		}
 		c.finish(nil, s.endErr())
-		return c
+		return true
 	}
 	c.seq = s.nextSeq()
 	h.Sequence = c.seq
@@ -487,10 +544,10 @@ func (s *Session) Go(ctx context.Context, req PDU, done chan *Call) *Call {
 			s.release(c)
 			c.finish(nil, err)
 		}
-		return c
+		return true
 	}
 	s.sent.Add(1)
-	return c
+	return true
 }
 
 // Send sends req and waits for its response. A response with an error
@@ -625,11 +682,31 @@ func (s *Session) endErr() error {
 // readLoop reads PDUs until the connection ends.
 func (s *Session) readLoop() {
 	defer s.wg.Done()
-	r := NewReader(s.conn)
+	var src io.Reader = s.conn
+	if sr, ok := newPollReader(s.conn, s.cfg.ReadPoll); ok {
+		src = sr
+	}
+	r := NewReader(src)
 	r.MaxLength = s.cfg.MaxPDULength
 	r.Reuse = s.cfg.ReuseRequests && s.handlerSem == nil
+	// A batch is the PDUs read without waiting for the connection; what
+	// they queue goes out at its end (see writer).
+	defer s.w.endBatch()
+	batch := false
 	for {
+		if batch {
+			if r.Buffered() {
+				s.w.midBatch()
+			} else {
+				s.w.endBatch()
+				batch = false
+			}
+		}
 		p, err := r.ReadPDU()
+		if !batch {
+			s.w.beginBatch()
+			batch = true
+		}
 		if err != nil {
 			var pe *PDUError
 			if errors.As(err, &pe) {
@@ -778,8 +855,15 @@ func (s *Session) dispatch(p PDU) bool {
 	}
 	select {
 	case s.handlerSem <- struct{}{}:
-	case <-s.done:
-		return false
+	default:
+		// Every handler slot is taken: what the batch queued goes out
+		// before the read loop waits for one.
+		s.w.endBatch()
+		select {
+		case s.handlerSem <- struct{}{}:
+		case <-s.done:
+			return false
+		}
 	}
 	s.wg.Add(1)
 	go func() {
@@ -994,121 +1078,3 @@ func (s *Session) Close(ctx context.Context) error {
 // It does not wait for the session's goroutines (so a Handler may call it);
 // Done is closed, and Close waits for them.
 func (s *Session) Abort() { s.abort(ErrClosed) }
-
-// writer coalesces PDUs: what is queued while a write is in flight goes out
-// in the next single write.
-type writer struct {
-	s      *Session
-	mu     sync.Mutex
-	cond   sync.Cond // signalled when buf drains below the limit
-	buf    []byte
-	spare  []byte
-	wake   chan struct{}
-	closed bool
-	after  func() // run once buf is written (flushThen)
-	maxBuf int
-}
-
-func (w *writer) init(s *Session) {
-	w.s = s
-	w.cond.L = &w.mu
-	w.wake = make(chan struct{}, 1)
-	w.maxBuf = 1 << 20
-	w.buf = make([]byte, 0, 4096)
-	w.spare = make([]byte, 0, 4096)
-}
-
-func (w *writer) enqueue(p PDU) error {
-	w.mu.Lock()
-	for len(w.buf) >= w.maxBuf && !w.closed {
-		w.cond.Wait()
-	}
-	if w.closed || w.after != nil {
-		w.mu.Unlock()
-		return ErrClosed
-	}
-	var err error
-	w.buf, err = AppendPDU(w.buf, p)
-	w.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	select {
-	case w.wake <- struct{}{}:
-	default:
-	}
-	return nil
-}
-
-func (w *writer) flushThen(f func()) {
-	w.mu.Lock()
-	if w.closed {
-		w.mu.Unlock()
-		go f()
-		return
-	}
-	w.after = f
-	w.mu.Unlock()
-	select {
-	case w.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (w *writer) close() {
-	w.mu.Lock()
-	w.closed = true
-	w.cond.Broadcast()
-	w.mu.Unlock()
-	select {
-	case w.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (w *writer) loop() {
-	defer w.s.wg.Done()
-	for {
-		<-w.wake
-		w.mu.Lock()
-		out := w.buf
-		w.buf, w.spare = w.spare[:0], nil
-		closed := w.closed
-		after := w.after
-		w.cond.Broadcast()
-		w.mu.Unlock()
-		if len(out) > 0 && !closed {
-			w.s.conn.SetWriteDeadline(time.Now().Add(w.s.cfg.WriteTimeout))
-			w.s.writes.Add(1)
-			if _, err := w.s.conn.Write(out); err != nil {
-				w.mu.Lock()
-				w.closed = true
-				w.cond.Broadcast()
-				w.mu.Unlock()
-				go w.s.abort(linkErr(fmt.Errorf("write: %w", err)))
-				return
-			}
-		}
-		w.mu.Lock()
-		w.spare = out[:0]
-		if len(w.buf) > 0 && !w.closed {
-			select {
-			case w.wake <- struct{}{}:
-			default:
-			}
-		}
-		w.mu.Unlock()
-		if after != nil && len(out) >= 0 {
-			w.mu.Lock()
-			empty := len(w.buf) == 0
-			w.mu.Unlock()
-			if empty {
-				go after()
-				return
-			}
-		}
-		if closed {
-			return
-		}
-	}
-}

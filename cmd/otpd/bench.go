@@ -309,50 +309,77 @@ func benchSMPP(c *cli.Context) error {
 	for pool.Stats().BindsUp < c.Int("binds") && time.Now().Before(waitBinds) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	// One goroutine keeps every window full (Pool.Go), so the figure is the
-	// SMPP stack's and the SMSC's, not the scheduler's.
+	// Every window is kept full from the read loops themselves: each
+	// response's completion (Pool.TryGo) sends the next submit, so the
+	// figure is the SMPP stack's and the SMSC's, not the scheduler's. A
+	// submit that cannot go out at once (rate limit, a bind down) goes to
+	// this goroutine, which waits for it (Pool.GoFunc).
 	total := c.Int("window") * c.Int("binds")
 	var sent, ok atomic.Int64
 	errs := &errCounter{m: map[string]int64{}}
+	var mu sync.Mutex // all, from every bind's read loop
 	all := make([]time.Duration, 0, n)
 	start := time.Now()
 	done := make(chan struct{})
 	go progress(done, start, &sent, &ok, errs.total)
-	calls := make(chan *smpp.Call, total)
-	sentAt := map[*smpp.SubmitSM]time.Time{}
-	free := make([]*smpp.SubmitSM, 0, total)
-	for i := 0; i < total; i++ {
-		free = append(free, &smpp.SubmitSM{SourceAddrTON: 5, SourceAddr: "OTPD", DestAddrTON: 1, DestAddrNPI: 1, DestinationAddr: c.String("to"),
-			RegisteredDelivery: byte(c.Int("registered-delivery")), ShortMessage: []byte(c.String("text"))})
+	type slot struct {
+		sm *smpp.SubmitSM
+		at time.Time
+		fn func(*smpp.Call)
 	}
-	inflight := 0
-	finish := func(call *smpp.Call) {
-		sm := call.Req.(*smpp.SubmitSM)
-		d := time.Since(sentAt[sm])
-		inflight--
-		free = append(free, sm)
-		if call.Err != nil {
-			errs.add(errName(call.Err))
+	waiting := make(chan *slot, total) // submits this goroutine sends
+	finished := make(chan struct{})
+	var inflight atomic.Int64
+	// next sends the slot's next submit, if any are left.
+	next := func(sl *slot) {
+		if sent.Add(1) > int64(n) || ctx.Err() != nil {
+			if inflight.Add(-1) == 0 {
+				close(finished)
+			}
 			return
 		}
-		ok.Add(1)
-		all = append(all, d)
-	}
-	for ctx.Err() == nil && (sent.Load() < int64(n) || inflight > 0) {
-		if sent.Load() < int64(n) && inflight < total {
-			sm := free[len(free)-1]
-			free = free[:len(free)-1]
-			sentAt[sm] = time.Now()
-			inflight++
-			sent.Add(1)
-			pool.Go(ctx, sm, calls)
-			continue
+		if !pool.TryGo(sl.sm, sl.fn) {
+			sl.at = time.Now()
+			waiting <- sl
 		}
-		finish(<-calls)
 	}
-	for inflight > 0 {
-		finish(<-calls)
+	slots := make([]*slot, total)
+	for i := range slots {
+		sl := &slot{sm: &smpp.SubmitSM{SourceAddrTON: 5, SourceAddr: "OTPD", DestAddrTON: 1, DestAddrNPI: 1, DestinationAddr: c.String("to"),
+			RegisteredDelivery: byte(c.Int("registered-delivery")), ShortMessage: []byte(c.String("text"))}}
+		sl.fn = func(call *smpp.Call) {
+			now := time.Now()
+			d := now.Sub(sl.at)
+			sl.at = now // the next submit's start, unless it waits
+			if call.Err != nil {
+				errs.add(errName(call.Err))
+			} else {
+				ok.Add(1)
+				mu.Lock()
+				all = append(all, d)
+				mu.Unlock()
+			}
+			next(sl)
+		}
+		slots[i] = sl
 	}
+	inflight.Store(int64(total))
+	for _, sl := range slots {
+		sl.at = time.Now()
+		next(sl)
+	}
+	for {
+		select {
+		case sl := <-waiting:
+			pool.GoFunc(ctx, sl.sm, sl.fn)
+			continue
+		case <-finished:
+		}
+		break
+	}
+	sent.Store(min(sent.Load(), int64(n)))
+	mu.Lock()
+	defer mu.Unlock()
 	elapsed := time.Since(start)
 	close(done)
 	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })

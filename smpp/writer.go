@@ -1,0 +1,228 @@
+package smpp
+
+import (
+	"fmt"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// batchFlush is how many queued octets make the writer goroutine write
+// during a read batch instead of waiting for its end.
+const batchFlush = 64 << 10
+
+// batchPart is how many queued octets the read loop writes during a batch.
+const batchPart = 4096
+
+// writer coalesces PDUs into few socket writes. What is queued while a
+// write is in flight goes out in the next single write.
+//
+// While the read loop works through PDUs it has already read (a batch),
+// what is queued waits for the batch's end: the responses of an inline
+// Handler, the requests a completion starts, and whatever other goroutines
+// send meanwhile. At the end the read loop writes it itself, as far as the
+// socket takes it without waiting (TCP only), and leaves any rest to the
+// writer goroutine. Under load that makes one write per batch of reads and
+// no goroutine wake-up per PDU; the read loop never waits for the socket.
+type writer struct {
+	s        *Session
+	raw      syscall.RawConn // nil: no inline writes (TLS, pipes)
+	mu       sync.Mutex
+	cond     sync.Cond // signalled when buf drains below the limit
+	buf      []byte
+	spare    []byte
+	wake     chan struct{}
+	writing  bool // a write is in flight, by the writer goroutine or inline
+	batching bool // the read loop is in a batch and writes at its end
+	closed   bool
+	after    func() // run once buf is written (flushThen)
+	maxBuf   int
+}
+
+func (w *writer) init(s *Session) {
+	w.s = s
+	w.cond.L = &w.mu
+	w.wake = make(chan struct{}, 1)
+	w.maxBuf = 1 << 20
+	w.buf = make([]byte, 0, 4096)
+	w.spare = make([]byte, 0, 4096)
+	if tc, ok := s.conn.(*net.TCPConn); ok && canWriteNow {
+		if rc, err := tc.SyscallConn(); err == nil {
+			w.raw = rc
+		}
+	}
+}
+
+func (w *writer) signal() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (w *writer) enqueue(p PDU) error {
+	w.mu.Lock()
+	for len(w.buf) >= w.maxBuf && !w.closed {
+		w.cond.Wait()
+	}
+	if w.closed || w.after != nil {
+		w.mu.Unlock()
+		return ErrClosed
+	}
+	var err error
+	w.buf, err = AppendPDU(w.buf, p)
+	signal := !w.batching || len(w.buf) >= batchFlush
+	w.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if signal {
+		w.signal()
+	}
+	return nil
+}
+
+// beginBatch: the read loop has read a PDU and handles it.
+func (w *writer) beginBatch() {
+	w.mu.Lock()
+	w.batching = true
+	w.mu.Unlock()
+}
+
+// endBatch: the read loop is about to wait (for the connection, or for a
+// handler slot). What was queued during the batch goes out now.
+func (w *writer) endBatch() { w.flushInline(true, 0) }
+
+// midBatch: the read loop has handled a PDU of a batch. Once what is queued
+// reaches batchPart octets it goes out, so that the peer works on it while
+// the batch goes on: both ends busy at once, not taking turns.
+func (w *writer) midBatch() { w.flushInline(false, batchPart) }
+
+// flushInline writes what is queued from the read loop if it is at least
+// min octets, ending the batch if end is set.
+func (w *writer) flushInline(end bool, min int) {
+	w.mu.Lock()
+	if end {
+		w.batching = false
+	}
+	if len(w.buf) == 0 || len(w.buf) < min || w.writing {
+		// Nothing queued, or a write in flight that looks again when done.
+		w.mu.Unlock()
+		return
+	}
+	if w.raw == nil || w.closed || w.after != nil {
+		w.mu.Unlock()
+		w.signal()
+		return
+	}
+	out := w.buf
+	w.buf, w.spare = w.spare[:0], nil
+	w.writing = true
+	w.cond.Broadcast()
+	w.mu.Unlock()
+
+	n := w.writeNow(out)
+	if n > 0 {
+		w.s.writes.Add(1)
+	}
+
+	w.mu.Lock()
+	w.writing = false
+	more := len(w.buf) > 0 || w.closed || w.after != nil
+	if n < len(out) {
+		// The socket is full (or failed): the rest goes first, then what
+		// was queued meanwhile, by the writer goroutine, which waits for
+		// the socket (or reports its error).
+		rest := append(out[:0], out[n:]...)
+		rest = append(rest, w.buf...)
+		w.buf, w.spare = rest, w.buf[:0]
+		more = true
+	} else {
+		w.spare = out[:0]
+	}
+	w.mu.Unlock()
+	if more {
+		w.signal()
+	}
+}
+
+// writeNow writes what the socket takes without waiting and returns how
+// many octets that was.
+func (w *writer) writeNow(b []byte) int {
+	var n int
+	w.raw.Write(func(fd uintptr) bool {
+		n = writeNonBlocking(fd, b)
+		return true // never wait for the socket to become writable
+	})
+	return n
+}
+
+func (w *writer) flushThen(f func()) {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		go f()
+		return
+	}
+	w.after = f
+	w.mu.Unlock()
+	w.signal()
+}
+
+func (w *writer) close() {
+	w.mu.Lock()
+	w.closed = true
+	w.cond.Broadcast()
+	w.mu.Unlock()
+	w.signal()
+}
+
+func (w *writer) loop() {
+	defer w.s.wg.Done()
+	for {
+		<-w.wake
+		w.mu.Lock()
+		if w.writing {
+			// An inline write is in flight; it signals when it is done if
+			// anything is left.
+			w.mu.Unlock()
+			continue
+		}
+		out := w.buf
+		w.buf, w.spare = w.spare[:0], nil
+		closed := w.closed
+		after := w.after
+		w.writing = len(out) > 0 && !closed
+		w.cond.Broadcast()
+		w.mu.Unlock()
+		if len(out) > 0 && !closed {
+			w.s.conn.SetWriteDeadline(time.Now().Add(w.s.cfg.WriteTimeout))
+			w.s.writes.Add(1)
+			if _, err := w.s.conn.Write(out); err != nil {
+				w.mu.Lock()
+				w.closed = true
+				w.writing = false
+				w.cond.Broadcast()
+				w.mu.Unlock()
+				go w.s.abort(linkErr(fmt.Errorf("write: %w", err)))
+				return
+			}
+		}
+		w.mu.Lock()
+		w.writing = false
+		w.spare = out[:0]
+		empty := len(w.buf) == 0
+		w.mu.Unlock()
+		if !empty && !closed {
+			w.signal()
+		}
+		if after != nil && empty {
+			go after()
+			return
+		}
+		if closed {
+			return
+		}
+	}
+}
