@@ -17,6 +17,12 @@ type pollReader struct {
 	raw  syscall.RawConn
 	poll time.Duration
 	busy bool // the last wait was short: poll before the next
+
+	// one non-blocking read: made once, as a closure per call allocates
+	try func(fd uintptr) bool
+	b   []byte
+	n   int
+	err error
 }
 
 func newPollReader(c net.Conn, poll time.Duration) (*pollReader, bool) {
@@ -28,19 +34,22 @@ func newPollReader(c net.Conn, poll time.Duration) (*pollReader, bool) {
 	if err != nil {
 		return nil, false
 	}
-	return &pollReader{c: c, raw: rc, poll: poll}, true
+	r := &pollReader{c: c, raw: rc, poll: poll}
+	r.try = func(fd uintptr) bool {
+		r.n, r.err = syscall.Read(int(fd), r.b)
+		return true // never wait here
+	}
+	return r, true
 }
 
 func (r *pollReader) Read(b []byte) (int, error) {
 	if r.busy {
 		deadline := time.Now().Add(r.poll)
 		for i := 1; ; i++ {
-			var n int
-			var err error
-			r.raw.Read(func(fd uintptr) bool {
-				n, err = syscall.Read(int(fd), b)
-				return true // never wait here
-			})
+			r.b, r.n, r.err = b, 0, nil
+			r.raw.Read(r.try)
+			n, err := r.n, r.err
+			r.b = nil
 			if n > 0 {
 				return n, nil
 			}

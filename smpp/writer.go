@@ -38,6 +38,12 @@ type writer struct {
 	closed   bool
 	after    func() // run once buf is written (flushThen)
 	maxBuf   int
+
+	// one non-blocking write (writeNow): made once, as a closure per call
+	// allocates
+	try  func(fd uintptr) bool
+	out  []byte
+	outN int
 }
 
 func (w *writer) init(s *Session) {
@@ -50,6 +56,10 @@ func (w *writer) init(s *Session) {
 	if tc, ok := s.conn.(*net.TCPConn); ok && canWriteNow {
 		if rc, err := tc.SyscallConn(); err == nil {
 			w.raw = rc
+			w.try = func(fd uintptr) bool {
+				w.outN = writeNonBlocking(fd, w.out)
+				return true // never wait for the socket to become writable
+			}
 		}
 	}
 }
@@ -150,11 +160,10 @@ func (w *writer) flushInline(end bool, min int) {
 // writeNow writes what the socket takes without waiting and returns how
 // many octets that was.
 func (w *writer) writeNow(b []byte) int {
-	var n int
-	w.raw.Write(func(fd uintptr) bool {
-		n = writeNonBlocking(fd, b)
-		return true // never wait for the socket to become writable
-	})
+	w.out, w.outN = b, 0
+	w.raw.Write(w.try)
+	n := w.outN
+	w.out = nil
 	return n
 }
 
