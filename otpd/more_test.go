@@ -18,6 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otpd/otpd/smpp"
+	"github.com/otpd/otpd/smpp/dlr"
+
 	"github.com/otpd/otpd/simulator"
 )
 
@@ -297,5 +300,54 @@ func TestWrongLengthCodeIsNotAnAttempt(t *testing.T) {
 	}
 	if _, body, _ := c.do("GET", "/v1/otp/"+id, nil); body["attempts_left"] != float64(5) {
 		t.Fatalf("attempts used by codes of the wrong length: %v", body["attempts_left"])
+	}
+}
+
+// A receipt that comes before its segment is recorded is kept as an
+// orphan and applied when the segment is; with no orphans kept, recording
+// a segment does not look for them.
+func TestReceiptBeforeItsSegment(t *testing.T) {
+	d := testDaemon(t, func(c *Config) { c.Sim.DLRDelay = "1h" }) // no receipt from the simulator meanwhile
+	c := newClient(t, d)
+	id := create(t, c, "+4915112345678")
+	ctx := context.Background()
+	var msgID string
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := d.store.QueryRow(ctx, `SELECT id FROM messages WHERE challenge_id = ? AND state = ?`, id, StateSubmitted).Scan(&msgID)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("message not submitted: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := d.svc.orphans.Load(); n != 0 {
+		t.Fatalf("%d orphans counted before any", n)
+	}
+	r := smpp.Receipt{Receipt: dlr.Receipt{ID: "ABCDEF0123", Stat: "DELIVRD", State: dlr.Delivered}}
+	if err := d.svc.ApplyReceipt(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if n := d.svc.orphans.Load(); n != 1 {
+		t.Fatalf("%d orphans counted, want 1", n)
+	}
+	m, err := scanMessage(d.store.QueryRow(ctx, `SELECT `+messageCols+` FROM messages WHERE id = ?`, msgID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The message's second segment, acknowledged with the orphan's id.
+	if err := d.sender.recordSegment(m, 2, 2, "ABCDEF0123"); err != nil {
+		t.Fatal(err)
+	}
+	var state string
+	if err := d.store.QueryRow(ctx, `SELECT state FROM segments WHERE message_id = ? AND seq = 2`, msgID).Scan(&state); err != nil || state != StateDelivered {
+		t.Fatalf("segment 2: state %q, %v; want the orphan receipt's %q", state, err, StateDelivered)
+	}
+	var left int
+	d.store.QueryRow(ctx, `SELECT COUNT(*) FROM orphan_receipts`).Scan(&left)
+	if n := d.svc.orphans.Load(); n != 0 || left != 0 {
+		t.Fatalf("after the match: %d orphans counted, %d rows; want 0 and 0", n, left)
 	}
 }

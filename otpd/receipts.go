@@ -91,6 +91,7 @@ func (s *Service) ApplyReceipt(ctx context.Context, r smpp.Receipt) error {
 		}
 		if n == 0 {
 			orphan = true
+			s.orphans.Add(int64(len(keys))) // before the insert: a rollback only leaves it high
 			_, err := tx.Exec(`INSERT INTO orphan_receipts (smsc_key, stat, err, state, done_at, received_at) VALUES (?,?,?,?,?,?)`,
 				keys[0], r.Stat, r.Err, state, ms(done), ms(now))
 			if err != nil {
@@ -129,6 +130,7 @@ func (s *Service) ApplyReceipt(ctx context.Context, r smpp.Receipt) error {
 // orphansMatched counts receipts kept as orphans and applied later.
 func (s *Service) orphansMatched(n int) {
 	if n > 0 {
+		s.orphans.Add(-int64(n))
 		s.metrics.Receipts.WithLabelValues("orphan_matched").Add(float64(n))
 	}
 }
@@ -136,6 +138,9 @@ func (s *Service) orphansMatched(n int) {
 // applyOrphans applies receipts that came before their segment was
 // recorded.
 func (s *Service) applyOrphans(tx *Tx, key string, now time.Time) (evs []Event, applied int, err error) {
+	if s.orphans.Load() <= 0 {
+		return nil, 0, nil
+	}
 	rows, err := tx.Query(`SELECT stat, err, state, done_at FROM orphan_receipts WHERE smsc_key = ?`, key)
 	if err != nil {
 		return nil, 0, err

@@ -527,15 +527,17 @@ func (s *Sender) submitted(m *Message, n int, seg *segment, log *zap.Logger) {
 func (s *Sender) sweep() {
 	now := s.svc.now().UTC()
 	cut := ms(now.Add(-s.svc.cfg.Retention))
-	var n int64
+	var n, orphans int64
 	err := s.svc.store.Write(s.ctx, func(tx *Tx) error {
-		if _, err := tx.Exec(`DELETE FROM orphan_receipts WHERE received_at < ?`, ms(now.Add(-24*time.Hour))); err != nil {
+		res, err := tx.Exec(`DELETE FROM orphan_receipts WHERE received_at < ?`, ms(now.Add(-24*time.Hour)))
+		if err != nil {
 			return err
 		}
+		orphans, _ = res.RowsAffected()
 		if _, err := tx.Exec(`DELETE FROM segments WHERE message_id IN (SELECT id FROM messages WHERE created_at < ? AND state NOT IN (?, ?))`, cut, StateQueued, StateSending); err != nil {
 			return err
 		}
-		res, err := tx.Exec(`DELETE FROM messages WHERE created_at < ? AND state NOT IN (?, ?)`, cut, StateQueued, StateSending)
+		res, err = tx.Exec(`DELETE FROM messages WHERE created_at < ? AND state NOT IN (?, ?)`, cut, StateQueued, StateSending)
 		if err != nil {
 			return err
 		}
@@ -543,6 +545,9 @@ func (s *Sender) sweep() {
 		_, err = tx.Exec(`DELETE FROM challenges WHERE created_at < ? AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.challenge_id = challenges.id)`, cut)
 		return err
 	})
+	if err == nil {
+		s.svc.orphans.Add(-orphans)
+	}
 	if err != nil && s.ctx.Err() == nil {
 		s.log.Error("retention sweep failed", zap.Error(err))
 	} else if n > 0 {
