@@ -3,7 +3,9 @@
 package smpp
 
 import (
+	"io"
 	"net"
+	"os"
 	"runtime"
 	"syscall"
 	"time"
@@ -23,6 +25,7 @@ type pollReader struct {
 	b   []byte
 	n   int
 	err error
+	ran bool // try was called
 }
 
 func newPollReader(c net.Conn, poll time.Duration) (*pollReader, bool) {
@@ -36,6 +39,7 @@ func newPollReader(c net.Conn, poll time.Duration) (*pollReader, bool) {
 	}
 	r := &pollReader{c: c, raw: rc, poll: poll}
 	r.try = func(fd uintptr) bool {
+		r.ran = true
 		r.n, r.err = syscall.Read(int(fd), r.b)
 		return true // never wait here
 	}
@@ -43,18 +47,25 @@ func newPollReader(c net.Conn, poll time.Duration) (*pollReader, bool) {
 }
 
 func (r *pollReader) Read(b []byte) (int, error) {
-	if r.busy {
+	if r.busy && len(b) > 0 {
 		deadline := time.Now().Add(r.poll)
 		for i := 1; ; i++ {
-			r.b, r.n, r.err = b, 0, nil
+			r.b, r.n, r.err, r.ran = b, 0, nil, false
 			r.raw.Read(r.try)
 			n, err := r.n, r.err
 			r.b = nil
-			if n > 0 {
+			switch {
+			case n > 0:
 				return n, nil
-			}
-			if err != syscall.EAGAIN && err != syscall.EINTR {
-				break // end of stream or an error: the read below reports it
+			case err == nil && r.ran:
+				return 0, io.EOF
+			case err == syscall.EAGAIN || err == syscall.EINTR:
+			case err != nil:
+				return 0, &net.OpError{Op: "read", Net: "tcp", Source: r.c.LocalAddr(), Addr: r.c.RemoteAddr(), Err: os.NewSyscallError("read", err)}
+			default:
+				// Not tried (the connection is closed or past its
+				// deadline): the read below says why.
+				goto wait
 			}
 			if i%16 == 0 && time.Now().After(deadline) {
 				break
@@ -62,6 +73,7 @@ func (r *pollReader) Read(b []byte) (int, error) {
 			runtime.Gosched()
 		}
 	}
+wait:
 	t0 := time.Now()
 	n, err := r.c.Read(b)
 	r.busy = time.Since(t0) < 4*r.poll

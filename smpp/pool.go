@@ -344,32 +344,32 @@ func (p *Pool) TryGo(req PDU, f func(*Call)) bool {
 		return false
 	}
 	b, s := p.pick()
-	if s == nil {
+	if s == nil || cap(s.window) == len(s.window) {
 		return false
 	}
+	now := time.Now()
 	var rs []*rate.Reservation
+	giveBack := func() {
+		for _, r := range rs {
+			r.CancelAt(now) // at the time reserved, so the token comes back
+		}
+	}
 	for _, l := range []*rate.Limiter{p.limit, b.limit} {
 		if l == nil {
 			continue
 		}
-		r := l.Reserve()
+		r := l.ReserveN(now, 1)
 		rs = append(rs, r)
-		if !r.OK() || r.Delay() > 0 {
-			cancelAll(rs)
+		if !r.OK() || r.DelayFrom(now) > 0 {
+			giveBack()
 			return false
 		}
 	}
 	if !s.TryGo(req, f) {
-		cancelAll(rs)
+		giveBack()
 		return false
 	}
 	return true
-}
-
-func cancelAll(rs []*rate.Reservation) {
-	for _, r := range rs {
-		r.Cancel()
-	}
 }
 
 func (p *Pool) goCall(ctx context.Context, req PDU, done chan *Call, f func(*Call)) *Call {

@@ -170,6 +170,7 @@ func (srv *Server) handleBind(s *Session, b *Bind) {
 	}
 	st := ESME_ROK
 	if srv.Authenticate != nil {
+		s.w.endBatch() // it may take its time: nothing waits on it
 		st = srv.Authenticate(s.ctx, s, b)
 	}
 	if st != ESME_ROK {
@@ -188,6 +189,7 @@ func (srv *Server) handleBind(s *Session, b *Bind) {
 	s.log().Info("smpp: bound")
 	s.w.enqueue(resp)
 	if srv.OnBound != nil {
+		s.w.endBatch()
 		srv.OnBound(s)
 	}
 }

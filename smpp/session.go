@@ -138,7 +138,9 @@ type Config struct {
 	// HandlerConcurrency is how many inbound requests are handled at once,
 	// each in its own goroutine; when that many are in progress the session
 	// stops reading. 0 calls the handler on the read loop, one at a time
-	// (the right choice for handlers that return at once). Default 0.
+	// (the right choice for handlers that return at once, and only for
+	// them: while it runs the session reads nothing, and what it sends
+	// waits for the handler to return). Default 0.
 	HandlerConcurrency int
 
 	// ReuseRequests, with HandlerConcurrency 0, hands the Handler the same
@@ -474,8 +476,10 @@ func (s *Session) Go(ctx context.Context, req PDU, done chan *Call) *Call {
 // the call ends, on the goroutine that ends it (Call.Done is nil). For a
 // response that is the session's read loop, which reads nothing more until
 // f returns: f must not block. It may start the next request with TryGo.
-// Pipelined senders that keep a window full use it to avoid a goroutine
-// hand-off per response.
+// A call that fails before it is sent runs f at once, on the caller's
+// goroutine, before GoFunc returns (so the caller must not hold a lock f
+// takes). Pipelined senders that keep a window full use it to avoid a
+// goroutine hand-off per response.
 func (s *Session) GoFunc(ctx context.Context, req PDU, f func(*Call)) *Call {
 	c := &Call{Req: req, fn: f, observe: s.cfg.observe}
 	s.startCall(ctx, c, true)
@@ -483,8 +487,8 @@ func (s *Session) GoFunc(ctx context.Context, req PDU, f func(*Call)) *Call {
 }
 
 // TryGo is GoFunc that never waits: when the request cannot go out at once
-// (no free window slot, or the session is not bound for it) it sends
-// nothing, never calls f, and reports false.
+// (no free window slot, the session not bound for it or closing, the send
+// buffer full) it sends nothing, never calls f, and reports false.
 func (s *Session) TryGo(req PDU, f func(*Call)) bool {
 	return s.startCall(nil, &Call{Req: req, fn: f, observe: s.cfg.observe}, false)
 }
@@ -539,7 +543,22 @@ func (s *Session) startCall(ctx context.Context, c *Call, wait bool) bool {
 	// Record the call before writing it, so a fast response always finds it.
 	s.pending[c.seq] = c
 	s.mu.Unlock()
-	if err := s.w.enqueue(req); err != nil {
+	var err error
+	if wait {
+		err = s.w.enqueue(req)
+	} else {
+		var queued bool
+		if queued, err = s.w.tryEnqueue(req); !queued || err != nil {
+			// Not sent: take the call back unless the session's end has
+			// taken it (and finishes it).
+			if s.take(c.seq) != c {
+				return true
+			}
+			s.release(c)
+			return false
+		}
+	}
+	if err != nil {
 		if s.take(c.seq) == c {
 			s.release(c)
 			c.finish(nil, err)
@@ -861,6 +880,7 @@ func (s *Session) dispatch(p PDU) bool {
 		s.w.endBatch()
 		select {
 		case s.handlerSem <- struct{}{}:
+			s.w.beginBatch()
 		case <-s.done:
 			return false
 		}

@@ -19,9 +19,12 @@ const batchPart = 4096
 // write is in flight goes out in the next single write.
 //
 // While the read loop works through PDUs it has already read (a batch),
-// what is queued waits for the batch's end: the responses of an inline
-// Handler, the requests a completion starts, and whatever other goroutines
-// send meanwhile. At the end the read loop writes it itself, as far as the
+// what is queued waits for the batch's end (or for 64 KiB): the responses
+// of an inline Handler, the requests a completion starts, and whatever
+// other goroutines send meanwhile. So the read loop must not block within
+// a batch (an inline Handler must return at once, as HandlerConcurrency
+// says); where it may wait (a handler slot, Authenticate, OnBound) it ends
+// the batch first. At the end the read loop writes it itself, as far as the
 // socket takes it without waiting (TCP only), and leaves any rest to the
 // writer goroutine. Under load that makes one write per batch of reads and
 // no goroutine wake-up per PDU; the read loop never waits for the socket.
@@ -72,25 +75,38 @@ func (w *writer) signal() {
 }
 
 func (w *writer) enqueue(p PDU) error {
+	_, err := w.put(p, true)
+	return err
+}
+
+// tryEnqueue is enqueue that does not wait for room: false when the
+// buffer is full.
+func (w *writer) tryEnqueue(p PDU) (bool, error) { return w.put(p, false) }
+
+func (w *writer) put(p PDU, wait bool) (bool, error) {
 	w.mu.Lock()
+	if !wait && len(w.buf) >= w.maxBuf && !w.closed {
+		w.mu.Unlock()
+		return false, nil
+	}
 	for len(w.buf) >= w.maxBuf && !w.closed {
 		w.cond.Wait()
 	}
 	if w.closed || w.after != nil {
 		w.mu.Unlock()
-		return ErrClosed
+		return true, ErrClosed
 	}
 	var err error
 	w.buf, err = AppendPDU(w.buf, p)
 	signal := !w.batching || len(w.buf) >= batchFlush
 	w.mu.Unlock()
 	if err != nil {
-		return err
+		return true, err
 	}
 	if signal {
 		w.signal()
 	}
-	return nil
+	return true, nil
 }
 
 // beginBatch: the read loop has read a PDU and handles it.
@@ -198,17 +214,26 @@ func (w *writer) loop() {
 			w.mu.Unlock()
 			continue
 		}
+		if len(w.buf) == 0 && !w.closed && w.after == nil {
+			w.mu.Unlock() // a spare wake-up: nothing to do
+			continue
+		}
 		out := w.buf
 		w.buf, w.spare = w.spare[:0], nil
 		closed := w.closed
 		after := w.after
-		w.writing = len(out) > 0 && !closed
+		mine := len(out) > 0 && !closed // this pass writes
+		w.writing = mine
 		w.cond.Broadcast()
 		w.mu.Unlock()
-		if len(out) > 0 && !closed {
+		if mine {
 			w.s.conn.SetWriteDeadline(time.Now().Add(w.s.cfg.WriteTimeout))
 			w.s.writes.Add(1)
-			if _, err := w.s.conn.Write(out); err != nil {
+			_, err := w.s.conn.Write(out)
+			// Cleared, so that an expired deadline does not stop the next
+			// inline write.
+			w.s.conn.SetWriteDeadline(time.Time{})
+			if err != nil {
 				w.mu.Lock()
 				w.closed = true
 				w.writing = false
@@ -219,7 +244,9 @@ func (w *writer) loop() {
 			}
 		}
 		w.mu.Lock()
-		w.writing = false
+		if mine {
+			w.writing = false
+		}
 		w.spare = out[:0]
 		empty := len(w.buf) == 0
 		w.mu.Unlock()
