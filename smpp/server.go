@@ -172,6 +172,7 @@ func (srv *Server) handleBind(s *Session, b *Bind) {
 	if srv.Authenticate != nil {
 		s.w.endBatch() // it may take its time: nothing waits on it
 		st = srv.Authenticate(s.ctx, s, b)
+		s.w.hold()
 	}
 	if st != ESME_ROK {
 		s.log().Info("smpp: bind refused", zap.String("system_id", b.SystemID), zap.Stringer("bind", b.Type), zap.String("status", st.Name()))
@@ -191,6 +192,7 @@ func (srv *Server) handleBind(s *Session, b *Bind) {
 	if srv.OnBound != nil {
 		s.w.endBatch()
 		srv.OnBound(s)
+		s.w.hold()
 	}
 }
 

@@ -722,41 +722,46 @@ func (s *Session) readLoop() {
 			}
 		}
 		p, err := r.ReadPDU()
-		if !batch {
-			s.w.beginBatch()
-			batch = true
-		}
-		if err != nil {
-			var pe *PDUError
-			if errors.As(err, &pe) {
-				s.log().Warn("smpp: bad PDU", zap.Error(err))
-				s.answerBad(pe)
-				continue
-			}
-			var fe *FramingError
-			if errors.As(err, &fe) {
-				// Tell the peer why before closing, as far as it listens.
-				s.log().Warn("smpp: framing lost; closing", zap.Error(err))
-				s.w.enqueue(&GenericNack{Header: Header{Status: ESME_RINVCMDLEN, Sequence: fe.Sequence}})
-				s.finishAfterFlush(linkErr(err))
-				return
-			}
-			if s.state.Load() == stateUnbinding || s.state.Load() == stateClosed {
-				err = ErrClosed
-			}
-			s.abort(linkErr(err))
-			return
-		}
-		s.received.Add(1)
-		h := p.Head()
-		if h.Command.IsResponse() {
-			s.complete(p)
-			continue
-		}
-		if !s.dispatch(p) {
+		batch = true
+		s.w.hold()
+		more := s.handleRead(p, err)
+		s.w.unhold()
+		if !more {
 			return
 		}
 	}
+}
+
+// handleRead handles what one read gave: a PDU, a PDU that could not be
+// decoded, or the end of the stream (false: the read loop ends).
+func (s *Session) handleRead(p PDU, err error) bool {
+	if err != nil {
+		var pe *PDUError
+		if errors.As(err, &pe) {
+			s.log().Warn("smpp: bad PDU", zap.Error(err))
+			s.answerBad(pe)
+			return true
+		}
+		var fe *FramingError
+		if errors.As(err, &fe) {
+			// Tell the peer why before closing, as far as it listens.
+			s.log().Warn("smpp: framing lost; closing", zap.Error(err))
+			s.w.enqueue(&GenericNack{Header: Header{Status: ESME_RINVCMDLEN, Sequence: fe.Sequence}})
+			s.finishAfterFlush(linkErr(err))
+			return false
+		}
+		if s.state.Load() == stateUnbinding || s.state.Load() == stateClosed {
+			err = ErrClosed
+		}
+		s.abort(linkErr(err))
+		return false
+	}
+	s.received.Add(1)
+	if p.Head().Command.IsResponse() {
+		s.complete(p)
+		return true
+	}
+	return s.dispatch(p)
 }
 
 func linkErr(err error) error {
@@ -880,7 +885,7 @@ func (s *Session) dispatch(p PDU) bool {
 		s.w.endBatch()
 		select {
 		case s.handlerSem <- struct{}{}:
-			s.w.beginBatch()
+			s.w.hold()
 		case <-s.done:
 			return false
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -19,28 +20,29 @@ const batchPart = 4096
 // write is in flight goes out in the next single write.
 //
 // While the read loop works through PDUs it has already read (a batch),
-// what is queued waits for the batch's end (or for 64 KiB): the responses
-// of an inline Handler, the requests a completion starts, and whatever
-// other goroutines send meanwhile. So the read loop must not block within
-// a batch (an inline Handler must return at once, as HandlerConcurrency
-// says); where it may wait (a handler slot, Authenticate, OnBound) it ends
-// the batch first. At the end the read loop writes it itself, as far as the
+// what it queues waits for the batch's end (or for 4 KiB): the responses
+// of an inline Handler and the requests a completion starts, and what
+// other goroutines queue while it runs such code. So that code must not
+// block (an inline Handler must return at once, as HandlerConcurrency
+// says); where the read loop may wait (a handler slot, Authenticate,
+// OnBound) it ends the batch first. Between PDUs, what other goroutines
+// queue wakes the writer goroutine as usual. At the end the read loop writes it itself, as far as the
 // socket takes it without waiting (TCP only), and leaves any rest to the
 // writer goroutine. Under load that makes one write per batch of reads and
 // no goroutine wake-up per PDU; the read loop never waits for the socket.
 type writer struct {
-	s        *Session
-	raw      syscall.RawConn // nil: no inline writes (TLS, pipes)
-	mu       sync.Mutex
-	cond     sync.Cond // signalled when buf drains below the limit
-	buf      []byte
-	spare    []byte
-	wake     chan struct{}
-	writing  bool // a write is in flight, by the writer goroutine or inline
-	batching bool // the read loop is in a batch and writes at its end
-	closed   bool
-	after    func() // run once buf is written (flushThen)
-	maxBuf   int
+	s       *Session
+	raw     syscall.RawConn // nil: no inline writes (TLS, pipes)
+	mu      sync.Mutex
+	cond    sync.Cond // signalled when buf drains below the limit
+	buf     []byte
+	spare   []byte
+	wake    chan struct{}
+	writing bool        // a write is in flight, by the writer goroutine or inline
+	held    atomic.Bool // the read loop is handling a PDU and writes at its batch's end
+	closed  bool
+	after   func() // run once buf is written (flushThen)
+	maxBuf  int
 
 	// one non-blocking write (writeNow): made once, as a closure per call
 	// allocates
@@ -98,7 +100,7 @@ func (w *writer) put(p PDU, wait bool) (bool, error) {
 	}
 	var err error
 	w.buf, err = AppendPDU(w.buf, p)
-	signal := !w.batching || len(w.buf) >= batchFlush
+	signal := !w.held.Load() || len(w.buf) >= batchFlush
 	w.mu.Unlock()
 	if err != nil {
 		return true, err
@@ -109,29 +111,32 @@ func (w *writer) put(p PDU, wait bool) (bool, error) {
 	return true, nil
 }
 
-// beginBatch: the read loop has read a PDU and handles it.
-func (w *writer) beginBatch() {
-	w.mu.Lock()
-	w.batching = true
-	w.mu.Unlock()
-}
+// hold: the read loop handles a PDU (a response's completion, an inline
+// Handler); what is queued meanwhile, by it or by others, waits for the
+// batch's end (or for batchFlush octets) instead of waking the writer
+// goroutine.
+func (w *writer) hold() { w.held.Store(true) }
 
-// endBatch: the read loop is about to wait (for the connection, or for a
-// handler slot). What was queued during the batch goes out now.
-func (w *writer) endBatch() { w.flushInline(true, 0) }
+// unhold: the read loop is done with the PDU; what others queue from now
+// wakes the writer goroutine again.
+func (w *writer) unhold() { w.held.Store(false) }
+
+// endBatch: the read loop is about to wait (for the connection, a handler
+// slot, Authenticate). What was queued during the batch goes out now.
+func (w *writer) endBatch() {
+	w.unhold()
+	w.flushInline(0)
+}
 
 // midBatch: the read loop has handled a PDU of a batch. Once what is queued
 // reaches batchPart octets it goes out, so that the peer works on it while
 // the batch goes on: both ends busy at once, not taking turns.
-func (w *writer) midBatch() { w.flushInline(false, batchPart) }
+func (w *writer) midBatch() { w.flushInline(batchPart) }
 
 // flushInline writes what is queued from the read loop if it is at least
-// min octets, ending the batch if end is set.
-func (w *writer) flushInline(end bool, min int) {
+// min octets.
+func (w *writer) flushInline(min int) {
 	w.mu.Lock()
-	if end {
-		w.batching = false
-	}
 	if len(w.buf) == 0 || len(w.buf) < min || w.writing {
 		// Nothing queued, or a write in flight that looks again when done.
 		w.mu.Unlock()

@@ -133,7 +133,7 @@ func TestBatchEndRestKeepsOrder(t *testing.T) {
 	}
 	s.start()
 	defer s.Abort()
-	s.w.beginBatch()
+	s.w.hold()
 	for i := 1; i <= first; i++ {
 		if err := s.w.enqueue(pdu(i)); err != nil {
 			t.Fatal(err)
