@@ -449,6 +449,14 @@ func (p *Pool) account(b *poolBind, c *Call) {
 	p.mu.Lock()
 	p.stats.responses[st]++
 	p.mu.Unlock()
+	if st == ESME_RINVBNDSTS {
+		// The SMSC does not count this bind as bound: every request on it
+		// would get the same. Drop it; the pool binds again.
+		if s := c.sess; s != nil && s.Bound() {
+			p.log.Warn("smpp: SMSC says the bind is not bound (ESME_RINVBNDSTS); binding again", zap.Int("bind", b.idx))
+			s.Abort()
+		}
+	}
 	if st.Throttling() {
 		p.throttled.Add(1)
 		b.paused.Store(time.Now().Add(p.cfg.ThrottlePause).UnixNano())

@@ -185,3 +185,31 @@ func TestPoolTxRxReceives(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// An SMSC that answers ESME_RINVBNDSTS no longer counts the bind as bound:
+// the status is temporary, and the pool drops that bind and binds again.
+func TestPoolRebindsOnInvalidBindStatus(t *testing.T) {
+	var first atomic.Bool
+	_, addr := testServer(t, HandlerFunc(func(ctx context.Context, s *Session, req PDU) PDU {
+		if first.CompareAndSwap(false, true) {
+			return Reply(req, ESME_RINVBNDSTS)
+		}
+		return &SubmitSMResp{MessageID: "1"}
+	}), nil)
+	p := fastPool(addr, nil)
+	defer closePool(t, p)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := p.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, err := p.Submit(ctx, &SubmitSM{DestinationAddr: "1"})
+	var re *ResponseError
+	if !errors.As(err, &re) || re.Status != ESME_RINVBNDSTS || !re.Status.Temporary() {
+		t.Fatalf("first submit: %v; want a temporary ESME_RINVBNDSTS", err)
+	}
+	waitFor(t, func() bool { return p.Stats().Reconnects >= 1 && p.Ready() })
+	if _, err := p.Submit(ctx, &SubmitSM{DestinationAddr: "1"}); err != nil {
+		t.Fatalf("after the rebind: %v", err)
+	}
+}

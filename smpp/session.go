@@ -205,6 +205,7 @@ type Call struct {
 	windowed bool
 	observe  func(*Call) // the Pool's accounting, before Done
 	fn       func(*Call) // GoFunc's function, in place of Done
+	sess     *Session    // the session it went out on
 }
 
 // notSent reports a call that ended before its request went out: its
@@ -537,6 +538,7 @@ func (s *Session) startCall(ctx context.Context, c *Call, wait bool) bool {
 		return true
 	}
 	c.seq = s.nextSeq()
+	c.sess = s
 	h.Sequence = c.seq
 	h.Status = ESME_ROK
 	c.deadline = time.Now().Add(s.cfg.ResponseTimeout)
@@ -868,6 +870,12 @@ func (s *Session) dispatch(p PDU) bool {
 	case *Outbind:
 		s.log().Warn("smpp: outbind on an open session ignored")
 		return true
+	}
+	if s.state.Load() == stateClosed {
+		// Ending (Abort, a cut link): no answer, and nothing more read.
+		// Told ESME_RINVBNDSTS, the peer would take a session it saw bound
+		// to be wrong; it sees the link lost instead.
+		return false
 	}
 	if st := s.inboundAllowed(h.Command); st != ESME_ROK {
 		s.w.enqueue(Reply(p, st))

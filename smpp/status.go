@@ -155,11 +155,12 @@ func (s CommandStatus) Error() string {
 func (s CommandStatus) String() string { return s.Error() }
 
 // Temporary reports whether a request that got this status may succeed if
-// sent again later unchanged: throttling, a full queue, a system error or a
-// temporary application error at the receiver.
+// sent again later unchanged: throttling, a full queue, a system error, a
+// temporary application error at the receiver, or a bind the SMSC no
+// longer counts as bound (a new bind takes it; a Pool rebinds).
 func (s CommandStatus) Temporary() bool {
 	switch s {
-	case ESME_RTHROTTLED, ESME_RMSGQFUL, ESME_RSYSERR, ESME_RX_T_APPN:
+	case ESME_RTHROTTLED, ESME_RMSGQFUL, ESME_RSYSERR, ESME_RX_T_APPN, ESME_RINVBNDSTS:
 		return true
 	}
 	return false
