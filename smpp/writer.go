@@ -9,8 +9,8 @@ import (
 	"time"
 )
 
-// batchFlush is how many queued octets make the writer goroutine write
-// during a read batch instead of waiting for its end.
+// batchFlush is how many queued octets wake the writer goroutine even
+// while the read loop holds writes (hold).
 const batchFlush = 64 << 10
 
 // batchPart is how many queued octets the read loop writes during a batch.
@@ -19,17 +19,20 @@ const batchPart = 4096
 // writer coalesces PDUs into few socket writes. What is queued while a
 // write is in flight goes out in the next single write.
 //
-// While the read loop works through PDUs it has already read (a batch),
-// what it queues waits for the batch's end (or for 4 KiB): the responses
-// of an inline Handler and the requests a completion starts, and what
-// other goroutines queue while it runs such code. So that code must not
-// block (an inline Handler must return at once, as HandlerConcurrency
-// says); where the read loop may wait (a handler slot, Authenticate,
-// OnBound) it ends the batch first. Between PDUs, what other goroutines
-// queue wakes the writer goroutine as usual. At the end the read loop writes it itself, as far as the
-// socket takes it without waiting (TCP only), and leaves any rest to the
-// writer goroutine. Under load that makes one write per batch of reads and
-// no goroutine wake-up per PDU; the read loop never waits for the socket.
+// A batch is the PDUs the read loop has read and handles without waiting
+// for the connection. What it queues meanwhile (the responses of an inline
+// Handler, the requests a completion starts) does not wake the writer
+// goroutine: at the batch's end, and every 4 KiB before it, the read loop
+// writes what is queued itself, as far as the socket takes it without
+// waiting (TCP only), and leaves any rest to the writer goroutine. While
+// the read loop runs such code (hold), what other goroutines queue waits
+// for it too; between PDUs it wakes the writer goroutine as usual. So that
+// code must not block (an inline Handler must return at once, as
+// HandlerConcurrency says), and where the read loop may wait (a handler
+// slot, Authenticate, OnBound) it ends the batch first. Under load that
+// makes one write per batch of reads and no goroutine wake-up per PDU; the
+// read loop never waits for the socket, only, like every sender, for room
+// in a full buffer (1 MiB).
 type writer struct {
 	s       *Session
 	raw     syscall.RawConn // nil: no inline writes (TLS, pipes)
@@ -122,7 +125,7 @@ func (w *writer) hold() { w.held.Store(true) }
 func (w *writer) unhold() { w.held.Store(false) }
 
 // endBatch: the read loop is about to wait (for the connection, a handler
-// slot, Authenticate). What was queued during the batch goes out now.
+// slot, Authenticate, OnBound) or ends. What is queued goes out now.
 func (w *writer) endBatch() {
 	w.unhold()
 	w.flushInline(0)
@@ -133,8 +136,8 @@ func (w *writer) endBatch() {
 // the batch goes on: both ends busy at once, not taking turns.
 func (w *writer) midBatch() { w.flushInline(batchPart) }
 
-// flushInline writes what is queued from the read loop if it is at least
-// min octets.
+// flushInline writes, from the read loop, everything queued if it is at
+// least min octets.
 func (w *writer) flushInline(min int) {
 	w.mu.Lock()
 	if len(w.buf) == 0 || len(w.buf) < min || w.writing {
