@@ -714,13 +714,14 @@ func (s *Session) readLoop() {
 	// they queue goes out at its end (see writer).
 	defer s.w.endBatch()
 	batch := false
+	handled := 0 // PDUs handled since the read loop last wrote
 	for {
 		if batch {
-			if r.Buffered() {
-				s.w.midBatch()
-			} else {
+			if !r.Buffered() {
 				s.w.endBatch()
-				batch = false
+				batch, handled = false, 0
+			} else if s.w.midBatch(handled >= partPDUs) {
+				handled = 0
 			}
 		}
 		p, err := r.ReadPDU()
@@ -728,6 +729,7 @@ func (s *Session) readLoop() {
 		s.w.hold()
 		more := s.handleRead(p, err)
 		s.w.unhold()
+		handled++
 		if !more {
 			return
 		}

@@ -13,8 +13,14 @@ import (
 // while the read loop holds writes (hold).
 const batchFlush = 64 << 10
 
-// batchPart is how many queued octets the read loop writes during a batch.
-const batchPart = 4096
+// batchPart and partPDUs: during a batch the read loop writes what is
+// queued once it reaches batchPart octets, or once it has handled partPDUs
+// PDUs since it last wrote, so that the peer has work while the batch goes
+// on (responses are small: by octets alone a whole window would wait).
+const (
+	batchPart = 4096
+	partPDUs  = 64
+)
 
 // writer coalesces PDUs into few socket writes. What is queued while a
 // write is in flight goes out in the next single write.
@@ -132,23 +138,32 @@ func (w *writer) endBatch() {
 }
 
 // midBatch: the read loop has handled a PDU of a batch. Once what is queued
-// reaches batchPart octets it goes out, so that the peer works on it while
-// the batch goes on: both ends busy at once, not taking turns.
-func (w *writer) midBatch() { w.flushInline(batchPart) }
+// reaches batchPart octets (or anything is queued, with force) it goes
+// out, so that the peer works on it while the batch goes on: both ends
+// busy at once, not taking turns. It reports whether it went out (or a
+// write in flight took it).
+func (w *writer) midBatch(force bool) bool {
+	if force {
+		return w.flushInline(1)
+	}
+	return w.flushInline(batchPart)
+}
 
 // flushInline writes, from the read loop, everything queued if it is at
 // least min octets.
-func (w *writer) flushInline(min int) {
+func (w *writer) flushInline(min int) bool {
 	w.mu.Lock()
 	if len(w.buf) == 0 || len(w.buf) < min || w.writing {
-		// Nothing queued, or a write in flight that looks again when done.
+		// Too little queued, or a write in flight that looks again when
+		// done.
+		below := len(w.buf) == 0 || len(w.buf) < min
 		w.mu.Unlock()
-		return
+		return !below
 	}
 	if w.raw == nil || w.closed || w.after != nil {
 		w.mu.Unlock()
 		w.signal()
-		return
+		return true
 	}
 	out := w.buf
 	w.buf, w.spare = w.spare[:0], nil
@@ -179,6 +194,7 @@ func (w *writer) flushInline(min int) {
 	if more {
 		w.signal()
 	}
+	return true
 }
 
 // writeNow writes what the socket takes without waiting and returns how
