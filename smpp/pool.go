@@ -88,15 +88,19 @@ type Pool struct {
 }
 
 type poolBind struct {
-	idx     int
-	bt      BindType
-	limit   *rate.Limiter
-	mu      sync.Mutex
-	s       *Session
-	paused  atomic.Int64 // unix nanos until which the bind takes no work
-	bound   atomic.Bool
-	everUp  bool
-	lastErr error
+	idx    int
+	bt     BindType
+	limit  *rate.Limiter
+	mu     sync.Mutex
+	s      *Session
+	paused atomic.Int64 // unix nanos until which the bind takes no work
+	bound  atomic.Bool
+	// refused: the SMSC answered ESME_RINVBNDSTS and no ESME_ROK since;
+	// dropping: the session being closed for it (once per session).
+	refused  atomic.Bool
+	dropping atomic.Pointer[Session]
+	everUp   bool
+	lastErr  error
 }
 
 // NewPool starts binding at once and returns; WaitReady waits for a bind.
@@ -181,7 +185,9 @@ func (p *Pool) keep(b *poolBind) {
 			backoff = min(2*backoff, p.cfg.ReconnectMax)
 			continue
 		}
-		backoff = p.cfg.ReconnectMin
+		if !b.refused.Load() {
+			backoff = p.cfg.ReconnectMin
+		}
 		b.mu.Lock()
 		b.s = s
 		if b.everUp {
@@ -201,6 +207,17 @@ func (p *Pool) keep(b *poolBind) {
 			b.mu.Unlock()
 			if p.ctx.Err() == nil {
 				log.Warn("smpp: bind lost; reconnecting", zap.Error(s.Err()))
+			}
+			if b.refused.Load() {
+				// Dropped for ESME_RINVBNDSTS: an SMSC that says so to
+				// every bind is not rebound in a tight loop.
+				wait := backoff/2 + time.Duration(rand.Int64N(int64(backoff/2)+1))
+				select {
+				case <-time.After(wait):
+				case <-p.ctx.Done():
+					return
+				}
+				backoff = min(2*backoff, p.cfg.ReconnectMax)
 			}
 		case <-p.ctx.Done():
 			b.bound.Store(false)
@@ -444,6 +461,9 @@ func (p *Pool) account(b *poolBind, c *Call) {
 	st := c.Resp.Head().Status
 	if st == ESME_ROK {
 		p.okResponses.Add(1)
+		if b.refused.Load() {
+			b.refused.Store(false)
+		}
 		return
 	}
 	p.mu.Lock()
@@ -451,10 +471,17 @@ func (p *Pool) account(b *poolBind, c *Call) {
 	p.mu.Unlock()
 	if st == ESME_RINVBNDSTS {
 		// The SMSC does not count this bind as bound: every request on it
-		// would get the same. Drop it; the pool binds again.
-		if s := c.sess; s != nil && s.Bound() {
+		// would get the same. Close it gracefully (no new requests; those
+		// in flight keep their answers, so none turns uncertain) and bind
+		// again, after the reconnect backoff (keep).
+		b.refused.Store(true)
+		if s := c.sess; s != nil && s.Bound() && b.dropping.Swap(s) != s {
 			p.log.Warn("smpp: SMSC says the bind is not bound (ESME_RINVBNDSTS); binding again", zap.Int("bind", b.idx))
-			s.Abort()
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ResponseTimeout)
+				defer cancel()
+				s.Close(ctx)
+			}()
 		}
 	}
 	if st.Throttling() {

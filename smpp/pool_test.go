@@ -213,3 +213,65 @@ func TestPoolRebindsOnInvalidBindStatus(t *testing.T) {
 		t.Fatalf("after the rebind: %v", err)
 	}
 }
+
+// The bind an SMSC refuses with ESME_RINVBNDSTS is closed gracefully: the
+// requests in flight on it keep their answers instead of turning
+// uncertain.
+func TestPoolInvalidBindStatusKeepsAnswersInFlight(t *testing.T) {
+	var n atomic.Int64
+	_, addr := testServer(t, HandlerFunc(func(ctx context.Context, s *Session, req PDU) PDU {
+		if n.Add(1) == 1 {
+			return Reply(req, ESME_RINVBNDSTS)
+		}
+		time.Sleep(20 * time.Millisecond)
+		return &SubmitSMResp{MessageID: "1"}
+	}), func(s *Server) { s.Session.HandlerConcurrency = 32 })
+	p := fastPool(addr, func(c *PoolConfig) { c.Session.Window = 20 })
+	defer closePool(t, p)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := p.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan *Call, 20)
+	for i := 0; i < 20; i++ {
+		p.Go(ctx, &SubmitSM{DestinationAddr: "1"}, done)
+	}
+	var ok, refused, other int
+	for i := 0; i < 20; i++ {
+		c := <-done
+		var re *ResponseError
+		switch {
+		case c.Err == nil:
+			ok++
+		case errors.As(c.Err, &re) && re.Status == ESME_RINVBNDSTS:
+			refused++
+		default:
+			other++
+			t.Logf("call %d: %v", i, c.Err)
+		}
+	}
+	if ok != 19 || refused != 1 || other != 0 {
+		t.Fatalf("%d ok, %d ESME_RINVBNDSTS, %d other; want 19, 1, 0", ok, refused, other)
+	}
+}
+
+// An SMSC that answers every submit ESME_RINVBNDSTS is rebound with the
+// reconnect backoff, not in a tight loop.
+func TestPoolInvalidBindStatusBacksOff(t *testing.T) {
+	var binds atomic.Int64
+	_, addr := testServer(t, HandlerFunc(func(ctx context.Context, s *Session, req PDU) PDU {
+		return Reply(req, ESME_RINVBNDSTS)
+	}), func(s *Server) { s.OnBound = func(*Session) { binds.Add(1) } })
+	p := fastPool(addr, nil) // backoff 20 ms, doubling to 100 ms
+	defer closePool(t, p)
+	end := time.Now().Add(600 * time.Millisecond)
+	for time.Now().Before(end) {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		p.Submit(ctx, &SubmitSM{DestinationAddr: "1"})
+		cancel()
+	}
+	if b := binds.Load(); b < 2 || b > 20 {
+		t.Fatalf("%d binds in 600 ms; want a few (rebinds, with backoff)", b)
+	}
+}
