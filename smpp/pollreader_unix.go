@@ -14,6 +14,9 @@ import (
 // pollReader reads a TCP connection, and while the link is busy polls it
 // for a short while before waiting: a wait parks the goroutine and lets
 // the CPU idle, and waking both costs more than the data takes to come.
+// Busy: the last wait was shorter than the poll time, or the last poll
+// found data. A poll that finds nothing turns polling off until a wait is
+// short again, so polling costs CPU only where it pays.
 type pollReader struct {
 	c    net.Conn
 	raw  syscall.RawConn
@@ -68,7 +71,12 @@ func (r *pollReader) Read(b []byte) (int, error) {
 				goto wait
 			}
 			if i%16 == 0 && time.Now().After(deadline) {
-				break
+				// Nothing came while polling: the next read waits at once,
+				// so that a link with gaps just above the poll time does
+				// not burn the poll time at every read.
+				r.busy = false
+				n, err := r.c.Read(b)
+				return n, err
 			}
 			runtime.Gosched()
 		}
@@ -76,6 +84,6 @@ func (r *pollReader) Read(b []byte) (int, error) {
 wait:
 	t0 := time.Now()
 	n, err := r.c.Read(b)
-	r.busy = time.Since(t0) < 4*r.poll
+	r.busy = time.Since(t0) < r.poll
 	return n, err
 }

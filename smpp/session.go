@@ -129,7 +129,8 @@ type Config struct {
 	// before it waits for data; default 100us, negative never polls. A
 	// wait parks the goroutine and lets the CPU idle, and waking both
 	// takes longer than a busy peer takes to send more. The link counts as
-	// busy while data came within 4 x ReadPoll of the last wait starting.
+	// busy while data comes within ReadPoll (of the last wait starting, or
+	// by polling).
 	ReadPoll time.Duration
 
 	// Handler answers inbound requests. Nil answers deliver_sm and data_sm
