@@ -19,6 +19,20 @@ func fastPool(addr string, mod func(*PoolConfig)) *Pool {
 	return NewPool(cfg)
 }
 
+// readyPool starts a pool (closed with the test) and waits for a bind;
+// the context bounds the test's requests.
+func readyPool(t *testing.T, addr string, mod func(*PoolConfig)) (*Pool, context.Context) {
+	t.Helper()
+	p := fastPool(addr, mod)
+	t.Cleanup(func() { closePool(t, p) })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	t.Cleanup(cancel)
+	if err := p.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return p, ctx
+}
+
 func closePool(t testing.TB, p *Pool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -196,13 +210,7 @@ func TestPoolRebindsOnInvalidBindStatus(t *testing.T) {
 		}
 		return &SubmitSMResp{MessageID: "1"}
 	}), nil)
-	p := fastPool(addr, nil)
-	defer closePool(t, p)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := p.WaitReady(ctx); err != nil {
-		t.Fatal(err)
-	}
+	p, ctx := readyPool(t, addr, nil)
 	_, err := p.Submit(ctx, &SubmitSM{DestinationAddr: "1"})
 	var re *ResponseError
 	if !errors.As(err, &re) || re.Status != ESME_RINVBNDSTS || !re.Status.Temporary() {
@@ -226,13 +234,7 @@ func TestPoolInvalidBindStatusKeepsAnswersInFlight(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 		return &SubmitSMResp{MessageID: "1"}
 	}), func(s *Server) { s.Session.HandlerConcurrency = 32 })
-	p := fastPool(addr, func(c *PoolConfig) { c.Session.Window = 20 })
-	defer closePool(t, p)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := p.WaitReady(ctx); err != nil {
-		t.Fatal(err)
-	}
+	p, ctx := readyPool(t, addr, func(c *PoolConfig) { c.Session.Window = 20 })
 	done := make(chan *Call, 20)
 	for i := 0; i < 20; i++ {
 		p.Go(ctx, &SubmitSM{DestinationAddr: "1"}, done)

@@ -492,7 +492,7 @@ func (s *Session) GoFunc(ctx context.Context, req PDU, f func(*Call)) *Call {
 // (no free window slot, the session not bound for it or closing, the send
 // buffer full) it sends nothing, never calls f, and reports false.
 func (s *Session) TryGo(req PDU, f func(*Call)) bool {
-	return s.startCall(nil, &Call{Req: req, fn: f, observe: s.cfg.observe}, false)
+	return s.startCall(context.Background(), &Call{Req: req, fn: f, observe: s.cfg.observe}, false)
 }
 
 // startCall sends c's request, waiting under ctx for a window slot if wait is
