@@ -92,14 +92,9 @@ func (s *Service) ApplyReceipt(ctx context.Context, r smpp.Receipt) error {
 		if n == 0 {
 			orphan = true
 			s.orphans.Add(int64(len(keys))) // before the insert: a rollback only leaves it high
-			_, err := tx.Exec(`INSERT INTO orphan_receipts (smsc_key, stat, err, state, done_at, received_at) VALUES (?,?,?,?,?,?)`,
-				keys[0], r.Stat, r.Err, state, ms(done), ms(now))
-			if err != nil {
-				return err
-			}
-			for _, k := range keys[1:] {
-				if _, err := tx.Exec(`INSERT INTO orphan_receipts (smsc_key, stat, err, state, done_at, received_at) VALUES (?,?,?,?,?,?)`,
-					k, r.Stat, r.Err, state, ms(done), ms(now)); err != nil {
+			for _, k := range keys {
+				if _, err := tx.Exec(`INSERT INTO orphan_receipts (smsc_key, stat, err, state, done_at, received_at, receipt_id) VALUES (?,?,?,?,?,?,?)`,
+					k, r.Stat, r.Err, state, ms(done), ms(now), r.ID); err != nil {
 					return err
 				}
 			}
@@ -127,51 +122,79 @@ func (s *Service) ApplyReceipt(ctx context.Context, r smpp.Receipt) error {
 	return nil
 }
 
-// orphansMatched counts receipts kept as orphans and applied later.
-func (s *Service) orphansMatched(n int) {
-	if n > 0 {
-		s.orphans.Add(-int64(n))
-		s.metrics.Receipts.WithLabelValues("orphan_matched").Add(float64(n))
+// orphansMatched counts receipts kept as orphans and applied later, once
+// their write committed; dropped is how many orphan rows it deleted.
+func (s *Service) orphansMatched(applied, dropped int) {
+	s.orphans.Add(-int64(dropped))
+	if applied > 0 {
+		s.metrics.Receipts.WithLabelValues("orphan_matched").Add(float64(applied))
 	}
 }
 
 // applyOrphans applies receipts that came before their segment was
-// recorded.
-func (s *Service) applyOrphans(tx *Tx, key string, now time.Time) (evs []Event, applied int, err error) {
+// recorded (key is the segment's), and drops them: under this key, and
+// under the other forms of their ids (see receiptKeys), which now name no
+// message of theirs. dropped is the number of rows deleted.
+func (s *Service) applyOrphans(tx *Tx, key string, now time.Time) (evs []Event, applied, dropped int, err error) {
 	if s.orphans.Load() <= 0 {
-		return nil, 0, nil
+		return nil, 0, 0, nil
 	}
-	rows, err := tx.Query(`SELECT stat, err, state, done_at FROM orphan_receipts WHERE smsc_key = ?`, key)
+	rows, err := tx.Query(`SELECT stat, err, state, done_at, receipt_id FROM orphan_receipts WHERE smsc_key = ?`, key)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
 	type orphan struct {
-		stat, err, state string
-		done             int64
+		stat, err, state, id string
+		done                 int64
 	}
 	var os_ []orphan
 	for rows.Next() {
 		var o orphan
-		if err := rows.Scan(&o.stat, &o.err, &o.state, &o.done); err != nil {
+		if err := rows.Scan(&o.stat, &o.err, &o.state, &o.done, &o.id); err != nil {
 			rows.Close()
-			return nil, 0, err
+			return nil, 0, 0, err
 		}
 		os_ = append(os_, o)
 	}
 	rows.Close()
+	if len(os_) == 0 {
+		return nil, 0, 0, nil
+	}
+	drop := func(q string, args ...any) error {
+		res, err := tx.Exec(q, args...)
+		if err != nil {
+			return err
+		}
+		n, _ := res.RowsAffected()
+		dropped += int(n)
+		return nil
+	}
 	for _, o := range os_ {
 		_, e, _, err := applyToSegments(tx, []string{key}, o.state, o.stat, o.err, fromMS(o.done), now)
 		if err != nil {
-			return nil, 0, err
+			return nil, 0, 0, err
 		}
 		evs = append(evs, e...)
 	}
-	if len(os_) > 0 {
-		if _, err := tx.Exec(`DELETE FROM orphan_receipts WHERE smsc_key = ?`, key); err != nil {
-			return nil, 0, err
+	if err := drop(`DELETE FROM orphan_receipts WHERE smsc_key = ?`, key); err != nil {
+		return nil, 0, 0, err
+	}
+	seen := map[string]bool{}
+	for _, o := range os_ {
+		if o.id == "" || seen[o.id] {
+			continue // kept before version 3 of the schema: its other forms wait for the sweep
+		}
+		seen[o.id] = true
+		for _, k := range s.receiptKeys(o.id) {
+			if k == key {
+				continue
+			}
+			if err := drop(`DELETE FROM orphan_receipts WHERE smsc_key = ? AND receipt_id = ?`, k, o.id); err != nil {
+				return nil, 0, 0, err
+			}
 		}
 	}
-	return evs, len(os_), nil
+	return evs, len(os_), dropped, nil
 }
 
 // applyToSegments updates the segments with these keys and their

@@ -449,9 +449,9 @@ func (s *Sender) finish(m *Message, state, reason string, log *zap.Logger) {
 func (s *Sender) recordSegment(m *Message, seq, total int, smscID string) error {
 	now := s.svc.now().UTC()
 	var evs []Event
-	var orphans int
+	var orphans, dropped int
 	err := s.svc.store.Write(context.Background(), func(tx *Tx) error {
-		evs, orphans = nil, 0
+		evs, orphans, dropped = nil, 0, 0
 		key, err := s.insertSegment(tx, m, seq, smscID, now)
 		if err != nil {
 			return err
@@ -459,13 +459,13 @@ func (s *Sender) recordSegment(m *Message, seq, total int, smscID string) error 
 		if _, err := tx.Exec(`UPDATE messages SET segments = ? WHERE id = ?`, total, m.ID); err != nil {
 			return err
 		}
-		evs, orphans, err = s.svc.applyOrphans(tx, key, now)
+		evs, orphans, dropped, err = s.svc.applyOrphans(tx, key, now)
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	s.svc.orphansMatched(orphans)
+	s.svc.orphansMatched(orphans, dropped)
 	for _, e := range evs {
 		s.svc.events.Publish(e)
 	}
@@ -488,9 +488,9 @@ func (s *Sender) insertSegment(tx *Tx, m *Message, seq int, smscID string, now t
 func (s *Sender) submitted(m *Message, n int, seg *segment, log *zap.Logger) {
 	now := s.svc.now().UTC()
 	var evs []Event
-	var orphans int
+	var orphans, dropped int
 	err := s.svc.store.Write(context.Background(), func(tx *Tx) error {
-		evs, orphans = nil, 0
+		evs, orphans, dropped = nil, 0, 0
 		var key string
 		if seg != nil {
 			var err error
@@ -506,14 +506,14 @@ func (s *Sender) submitted(m *Message, n int, seg *segment, log *zap.Logger) {
 			return nil
 		}
 		var err error
-		evs, orphans, err = s.svc.applyOrphans(tx, key, now)
+		evs, orphans, dropped, err = s.svc.applyOrphans(tx, key, now)
 		return err
 	})
 	if err != nil {
 		log.Error("recording a submitted message failed", zap.Error(err))
 		return
 	}
-	s.svc.orphansMatched(orphans)
+	s.svc.orphansMatched(orphans, dropped)
 	s.svc.metrics.Messages.WithLabelValues(StateSubmitted).Inc()
 	log.Info("message submitted", zap.Int("segments", n))
 	s.svc.events.Publish(Event{MessageID: m.ID, ChallengeID: m.ChallengeID, Phone: MaskPhone(m.Phone), State: StateSubmitted, Segments: n, At: now})

@@ -95,7 +95,8 @@ var schema = []string{
 		err TEXT NOT NULL,
 		state TEXT NOT NULL,
 		done_at INTEGER NOT NULL,
-		received_at INTEGER NOT NULL
+		received_at INTEGER NOT NULL,
+		receipt_id TEXT NOT NULL DEFAULT ''
 	)`,
 	`CREATE INDEX IF NOT EXISTS orphan_key ON orphan_receipts(smsc_key)`,
 	`CREATE TABLE IF NOT EXISTS api_keys (
@@ -108,7 +109,7 @@ var schema = []string{
 }
 
 // SchemaVersion is the version of the store schema this build writes.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // Store is the durable state: challenges, the outbox, segments and their
 // receipts, API keys. Writes go through one goroutine that commits them in
@@ -326,10 +327,8 @@ func (s *Store) migrate() error {
 		return fmt.Errorf("migrate: the store is at schema version %d, newer than this otpd's %d: run the otpd that wrote it", v, SchemaVersion)
 	default:
 		for ; v < SchemaVersion; v++ {
-			for _, q := range upgrades[v] {
-				if _, err := tx.Exec(q); err != nil {
-					return fmt.Errorf("migrate from schema version %d: %w", v, err)
-				}
+			if err := upgrades[v](tx); err != nil {
+				return fmt.Errorf("migrate from schema version %d: %w", v, err)
 			}
 		}
 		if _, err := tx.Exec(`UPDATE schema_version SET version = ?`, SchemaVersion); err != nil {
@@ -341,12 +340,42 @@ func (s *Store) migrate() error {
 
 // upgrades[v] takes a store from schema version v to v+1. (Version 2 made
 // challenges, messages and segments WITHOUT ROWID tables for new stores;
-// tables of older stores keep their rowids, which changes no query.)
-var upgrades = map[int][]string{
-	1: {
+// tables of older stores keep their rowids, which changes no query.
+// Version 3 keeps each orphan receipt's id, so that matching one of its id
+// forms drops the others.)
+var upgrades = map[int]func(tx *sql.Tx) error{
+	1: execAll(
 		`DROP INDEX IF EXISTS messages_due`,
 		`CREATE INDEX messages_due ON messages(next_attempt_at) WHERE state = 'queued'`,
-	},
+	),
+	2: addColumn("orphan_receipts", "receipt_id", `TEXT NOT NULL DEFAULT ''`),
+}
+
+func execAll(qs ...string) func(tx *sql.Tx) error {
+	return func(tx *sql.Tx) error {
+		for _, q := range qs {
+			if _, err := tx.Exec(q); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// addColumn adds a column unless the table has it (made by this build's
+// schema when the table did not exist).
+func addColumn(table, col, def string) func(tx *sql.Tx) error {
+	return func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRow(`SELECT COUNT(*) FROM pragma_table_info(?) WHERE name = ?`, table, col).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return nil
+		}
+		_, err := tx.Exec(`ALTER TABLE ` + table + ` ADD COLUMN ` + col + ` ` + def)
+		return err
+	}
 }
 
 // Write runs fn in a write transaction (batched with others) and returns

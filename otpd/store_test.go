@@ -153,8 +153,9 @@ func TestStoreSyncInterrupted(t *testing.T) {
 }
 
 // TestStoreMigratesVersion1: a store of schema version 1 gets the partial
-// messages_due index and version 2; a store newer than this build is
-// refused with a clear error.
+// messages_due index, the orphan receipts' receipt_id column, and the
+// current version; a store newer than this build is refused with a clear
+// error.
 func TestStoreMigratesVersion1(t *testing.T) {
 	dir := t.TempDir()
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "otpd.db"))
@@ -170,6 +171,9 @@ func TestStoreMigratesVersion1(t *testing.T) {
 			stat TEXT NOT NULL DEFAULT '', err TEXT NOT NULL DEFAULT '', reason TEXT NOT NULL DEFAULT '', key_id TEXT NOT NULL DEFAULT '',
 			created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL)`,
 		`CREATE INDEX messages_due ON messages(state, next_attempt_at)`,
+		`CREATE TABLE orphan_receipts (smsc_key TEXT NOT NULL, stat TEXT NOT NULL, err TEXT NOT NULL, state TEXT NOT NULL,
+			done_at INTEGER NOT NULL, received_at INTEGER NOT NULL)`,
+		`INSERT INTO orphan_receipts VALUES ('42', 'DELIVRD', '000', 'delivered', 0, 0)`,
 	} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatal(err)
@@ -182,12 +186,16 @@ func TestStoreMigratesVersion1(t *testing.T) {
 		t.Fatal(err)
 	}
 	var v int
-	var idx string
+	var idx, rid string
 	st.QueryRow(context.Background(), `SELECT version FROM schema_version`).Scan(&v)
 	st.QueryRow(context.Background(), `SELECT sql FROM sqlite_master WHERE name = 'messages_due'`).Scan(&idx)
+	ridErr := st.QueryRow(context.Background(), `SELECT receipt_id FROM orphan_receipts WHERE smsc_key = '42'`).Scan(&rid)
 	st.Close()
 	if v != SchemaVersion || !strings.Contains(idx, "WHERE state = 'queued'") {
 		t.Errorf("after migration: version %d, messages_due %q", v, idx)
+	}
+	if ridErr != nil || rid != "" {
+		t.Errorf("after migration: the orphan row's receipt_id %q, %v; want it kept, with an empty id", rid, ridErr)
 	}
 
 	db, _ = sql.Open("sqlite", "file:"+filepath.Join(dir, "otpd.db"))
