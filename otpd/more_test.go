@@ -357,4 +357,19 @@ func TestReceiptBeforeItsSegment(t *testing.T) {
 	if n := d.svc.orphans.Load(); n != 0 || left != 0 {
 		t.Fatalf("after the match: %d orphans counted, %d rows; want 0 and 0", n, left)
 	}
+
+	// Matched by another reading of its id ("10" read as hex is 16): the
+	// row under the id as written stays, for the message it may name.
+	r.ID = "10"
+	if err := d.svc.ApplyReceipt(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.sender.recordSegment(m, 3, 3, "16"); err != nil {
+		t.Fatal(err)
+	}
+	var key string
+	d.store.QueryRow(ctx, `SELECT COUNT(*), MIN(smsc_key) FROM orphan_receipts`).Scan(&left, &key)
+	if n := d.svc.orphans.Load(); n != 1 || left != 1 || key != "10" {
+		t.Fatalf("after a match by another reading: %d orphans counted, %d rows (%q); want 1, 1 (\"10\")", n, left, key)
+	}
 }

@@ -132,9 +132,10 @@ func (s *Service) orphansMatched(applied, dropped int) {
 }
 
 // applyOrphans applies receipts that came before their segment was
-// recorded (key is the segment's), and drops them: under this key, and
-// under the other forms of their ids (see receiptKeys), which now name no
-// message of theirs. dropped is the number of rows deleted.
+// recorded (key is the segment's), and drops them: under this key, and,
+// when the key is a receipt's id as written (its first form), under the
+// other readings of that id (see receiptKeys), which then name no message
+// of its. dropped is the number of rows deleted.
 func (s *Service) applyOrphans(tx *Tx, key string, now time.Time) (evs []Event, applied, dropped int, err error) {
 	if s.orphans.Load() <= 0 {
 		return nil, 0, 0, nil
@@ -185,10 +186,14 @@ func (s *Service) applyOrphans(tx *Tx, key string, now time.Time) (evs []Event, 
 			continue // kept before version 3 of the schema: its other forms wait for the sweep
 		}
 		seen[o.id] = true
-		for _, k := range s.receiptKeys(o.id) {
-			if k == key {
-				continue
-			}
+		keys := s.receiptKeys(o.id)
+		if len(keys) == 0 || keys[0] != key {
+			// Matched by another reading of its id than its own (an
+			// ambiguous id of digits): its other rows stay, as the message
+			// its id names as written may still come.
+			continue
+		}
+		for _, k := range keys[1:] {
 			if err := drop(`DELETE FROM orphan_receipts WHERE smsc_key = ? AND receipt_id = ?`, k, o.id); err != nil {
 				return nil, 0, 0, err
 			}
