@@ -327,7 +327,11 @@ func (s *Store) migrate() error {
 		return fmt.Errorf("migrate: the store is at schema version %d, newer than this otpd's %d: run the otpd that wrote it", v, SchemaVersion)
 	default:
 		for ; v < SchemaVersion; v++ {
-			if err := upgrades[v](tx); err != nil {
+			up, ok := upgrades[v]
+			if !ok {
+				return fmt.Errorf("migrate: no way from schema version %d: the store is damaged or not otpd's", v)
+			}
+			if err := up(tx); err != nil {
 				return fmt.Errorf("migrate from schema version %d: %w", v, err)
 			}
 		}
