@@ -204,4 +204,10 @@ func TestStoreMigratesVersion1(t *testing.T) {
 	if _, err := OpenSQLite(dir); err == nil || !strings.Contains(err.Error(), "schema version 99") {
 		t.Errorf("a store from a newer otpd: got %v", err)
 	}
+	db, _ = sql.Open("sqlite", "file:"+filepath.Join(dir, "otpd.db"))
+	db.Exec(`UPDATE schema_version SET version = 0`)
+	db.Close()
+	if _, err := OpenSQLite(dir); err == nil || !strings.Contains(err.Error(), "no way from schema version 0") {
+		t.Errorf("a store at a version with no upgrade: got %v", err)
+	}
 }
