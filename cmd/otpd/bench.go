@@ -317,7 +317,7 @@ func benchSMPP(c *cli.Context) error {
 	total := c.Int("window") * c.Int("binds")
 	var sent, ok atomic.Int64
 	errs := &errCounter{m: map[string]int64{}}
-	var mu sync.Mutex // all, from every bind's read loop
+	var mu sync.Mutex // all, appended to from every bind's read loop
 	all := make([]time.Duration, 0, n)
 	start := time.Now()
 	done := make(chan struct{})
@@ -368,18 +368,15 @@ func benchSMPP(c *cli.Context) error {
 		sl.at = time.Now()
 		next(sl)
 	}
+wait:
 	for {
 		select {
 		case sl := <-waiting:
 			pool.GoFunc(ctx, sl.sm, sl.fn)
-			continue
-		case <-finished:
+		case <-finished: // every slot's last completion has returned: all is settled
+			break wait
 		}
-		break
 	}
-	sent.Store(min(sent.Load(), int64(n)))
-	mu.Lock()
-	defer mu.Unlock()
 	elapsed := time.Since(start)
 	close(done)
 	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
