@@ -247,8 +247,10 @@ func applyToSegments(tx *Tx, keys []string, state, stat, errCode string, done, n
 			return 0, nil, 0, err
 		}
 		if msgState != "" {
-			if _, err := tx.Exec(`UPDATE messages SET state = ?, stat = ?, err = ?, updated_at = ? WHERE id = ? AND state IN (?, ?, ?)`,
-				msgState, stat, errCode, ms(now), h.msg, StateSubmitted, StateSending, msgState); err != nil {
+			// Not "state IN (...)": SQLite would build a temporary table
+			// for the list on every run.
+			if _, err := tx.Exec(`UPDATE messages SET state = ?1, stat = ?2, err = ?3, updated_at = ?4 WHERE id = ?5 AND (state = ?1 OR state = ?6 OR state = ?7)`,
+				msgState, stat, errCode, ms(now), h.msg, StateSubmitted, StateSending); err != nil {
 				return 0, nil, 0, err
 			}
 		} else if _, err := tx.Exec(`UPDATE messages SET stat = ?, err = ?, updated_at = ? WHERE id = ?`, stat, errCode, ms(now), h.msg); err != nil {

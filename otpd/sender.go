@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/otpd/otpd/smpp"
@@ -39,11 +40,17 @@ type Sender struct {
 	}
 
 	sem chan struct{}
+	// backlog is set while the last claim filled every free worker: due
+	// messages may be waiting in the outbox, and new ones queue behind them
+	// instead of going straight to a worker (reserve).
+	backlog atomic.Bool
 	// ctx ends at Stop: no more claims, and no more waiting for a bind or a
 	// window slot; submits in flight still get their responses.
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	mu      sync.Mutex // orders reserve's wg.Add before Stop's wg.Wait
+	stopped bool
 }
 
 // NewSender builds the sender; Start runs it.
@@ -123,7 +130,47 @@ func (s *Sender) Start(ctx context.Context) error {
 	}
 	s.wg.Add(1)
 	go s.loop()
+	s.svc.sender.Store(s)
 	return nil
+}
+
+// reserve takes a free worker for a new message that is about to be
+// written as being sent (StateSending, one attempt), which spares the
+// outbox claim: the write that queues it claims it too. A crash after
+// that write counts the message uncertain, as for a claimed one. False
+// when no worker is free, when due messages wait in the outbox (they go
+// first), or after Stop. After true the caller must call hand or release.
+func (s *Sender) reserve() bool {
+	if s.backlog.Load() {
+		return false
+	}
+	select {
+	case s.sem <- struct{}{}:
+	default:
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		<-s.sem
+		return false
+	}
+	s.wg.Add(1)
+	return true
+}
+
+// release gives back a reserved worker whose message was not written.
+func (s *Sender) release() {
+	<-s.sem
+	s.wg.Done()
+}
+
+// hand submits a message written as being sent on its reserved worker.
+func (s *Sender) hand(m *Message) {
+	go func() {
+		defer s.release()
+		s.process(&claimed{m: m})
+	}()
 }
 
 // recover handles messages a previous process claimed and did not finish
@@ -160,6 +207,9 @@ func (s *Sender) recover(ctx context.Context) error {
 // Stop stops claiming, waits for the submits in flight (bounded by ctx)
 // and returns. Messages not finished stay in the outbox.
 func (s *Sender) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	s.stopped = true
+	s.mu.Unlock()
 	s.cancel()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
@@ -189,6 +239,7 @@ func (s *Sender) loop() {
 			if err != nil && s.ctx.Err() == nil {
 				s.log.Error("outbox claim failed", zap.Error(err))
 			}
+			s.backlog.Store(err == nil && len(batch) == free)
 		}
 		for _, c := range batch {
 			s.sem <- struct{}{}

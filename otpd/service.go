@@ -46,7 +46,8 @@ type Service struct {
 	limPhone, limKey, limCountry, limGlobal *limiter
 	allow                                   map[string]bool
 
-	wake chan struct{} // tells the sender that new messages are due
+	wake   chan struct{}          // tells the sender that new messages are due
+	sender atomic.Pointer[Sender] // once started: takes new messages straight to a free worker
 
 	// orphans is at least the number of rows in orphan_receipts: raised
 	// inside the write that inserts one (so later writes of the same batch
@@ -293,7 +294,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest, keyID string) (
 	c.CodeHMAC = s.sec.CodeMAC(c.ID, code)
 	m := s.newMessage(c.ID, p.E164, req.Sender, render(tmpl, code, p.E164, ttl), c.ExpiresAt, keyID, now)
 	c.MessageID = m.ID
-	err = s.store.Write(ctx, func(tx *Tx) error {
+	err = s.queue(ctx, m, func(tx *Tx) error {
 		if err := insertChallenge(tx, c); err != nil {
 			return err
 		}
@@ -303,10 +304,35 @@ func (s *Service) Create(ctx context.Context, req CreateRequest, keyID string) (
 		return nil, fmt.Errorf("store challenge: %w", err)
 	}
 	s.metrics.Challenges.WithLabelValues("created").Inc()
-	s.metrics.Messages.WithLabelValues(StateQueued).Inc()
 	s.log.Info("otp created", zap.String("id", c.ID), zap.String("phone", MaskPhone(c.Phone)), zap.String("message_id", m.ID))
-	s.notify()
 	return c, nil
+}
+
+// queue runs write, which inserts the new message m, and passes m on to
+// the sender: straight to a free worker when the sender has one and no due
+// message waits in the outbox (m is then written as being sent, its first
+// attempt, so no claim has to take it from the outbox), else through the
+// outbox.
+func (s *Service) queue(ctx context.Context, m *Message, write func(tx *Tx) error) error {
+	snd := s.sender.Load()
+	direct := snd != nil && snd.reserve()
+	if direct {
+		m.State, m.Attempts = StateSending, 1
+	}
+	err := s.store.Write(ctx, write)
+	switch {
+	case direct && err == nil:
+		own := *m // the worker's own: the caller may still read m
+		snd.hand(&own)
+	case direct:
+		snd.release() // not written; or written but the store broke, and a restart takes it up
+	case err == nil:
+		s.notify()
+	}
+	if err == nil {
+		s.metrics.Messages.WithLabelValues(StateQueued).Inc()
+	}
+	return err
 }
 
 func (s *Service) newMessage(challengeID, phone, sender, text string, deadline time.Time, keyID string, now time.Time) *Message {
@@ -586,12 +612,10 @@ func (s *Service) SendMessage(ctx context.Context, req MessageRequest, keyID str
 	}
 	now := s.now().UTC()
 	m := s.newMessage("", p.E164, req.From, req.Text, now.Add(s.cfg.Sender.MessageTTL), keyID, now)
-	if err := s.store.Write(ctx, func(tx *Tx) error { return insertMessage(tx, m) }); err != nil {
+	if err := s.queue(ctx, m, func(tx *Tx) error { return insertMessage(tx, m) }); err != nil {
 		return nil, fmt.Errorf("store message: %w", err)
 	}
-	s.metrics.Messages.WithLabelValues(StateQueued).Inc()
 	s.log.Info("message queued", zap.String("message_id", m.ID), zap.String("phone", MaskPhone(m.Phone)))
-	s.notify()
 	return m, nil
 }
 
