@@ -89,7 +89,8 @@ func TestNewMessagesGoStraightToAWorker(t *testing.T) {
 		msgs = append(msgs, c.MessageID)
 	}
 	want := []string{StateSending, StateSending, StateQueued, StateSending, StateQueued} // three workers
-	tried := func(i int) int { // the attempts message i was written with
+	// tried is the number of attempts message i was written with.
+	tried := func(i int) int {
 		if want[i] == StateSending {
 			return 1
 		}
