@@ -214,6 +214,12 @@ func (c *Config) Defaults() {
 	}
 	if s.MessageIDFormat == "" {
 		s.MessageIDFormat = "auto"
+		if c.Embedded() {
+			// The embedded simulator's ids are decimal, the same in its
+			// receipts: read them so, and a receipt for message 16 does not
+			// also reach message 10 (16 in hex) as it would under auto.
+			s.MessageIDFormat = "dec"
+		}
 	}
 	if s.ThrottlePause == 0 {
 		s.ThrottlePause = time.Second

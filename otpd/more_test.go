@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -307,7 +308,10 @@ func TestWrongLengthCodeIsNotAnAttempt(t *testing.T) {
 // orphan and applied when the segment is; with no orphans kept, recording
 // a segment does not look for them.
 func TestReceiptBeforeItsSegment(t *testing.T) {
-	d := testDaemon(t, func(c *Config) { c.Sim.DLRDelay = "1h" }) // no receipt from the simulator meanwhile
+	d := testDaemon(t, func(c *Config) {
+		c.Sim.DLRDelay = "1h"           // no receipt from the simulator meanwhile
+		c.SMSC.MessageIDFormat = "auto" // the embedded default is dec
+	})
 	c := newClient(t, d)
 	id := create(t, c, "+4915112345678")
 	ctx := context.Background()
@@ -371,5 +375,54 @@ func TestReceiptBeforeItsSegment(t *testing.T) {
 	d.store.QueryRow(ctx, `SELECT COUNT(*), MIN(smsc_key) FROM orphan_receipts`).Scan(&left, &key)
 	if n := d.svc.orphans.Load(); n != 1 || left != 1 || key != "10" {
 		t.Fatalf("after a match by another reading: %d orphans counted, %d rows (%q); want 1, 1 (\"10\")", n, left, key)
+	}
+}
+
+// TestEmbeddedReceiptIDsAreDecimal: the embedded simulator's ids are
+// decimal, in its receipts too, so otpd reads receipt ids as decimal only.
+// Under the auto format, meant for SMSCs whose receipts may write an id in
+// another base than their submit_sm_resp, a receipt whose id is the hex
+// reading of a message's id would reach that message.
+func TestEmbeddedReceiptIDsAreDecimal(t *testing.T) {
+	d := testDaemon(t, func(c *Config) { c.Sim.DLRDelay = "1h" }) // no receipt from the simulator meanwhile
+	if f := d.Config.SMSC.MessageIDFormat; f != "dec" {
+		t.Fatalf("message id format %q with the embedded simulator, want dec", f)
+	}
+	c := newClient(t, d)
+	ctx := context.Background()
+	id := create(t, c, "+4915112345678")
+	var smscID string
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := d.store.QueryRow(ctx, `SELECT s.smsc_id FROM segments s JOIN challenges c ON c.message_id = s.message_id WHERE c.id = ?`, id).Scan(&smscID)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("message not submitted: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var n big.Int
+	if _, ok := n.SetString(smscID, 16); !ok {
+		t.Fatalf("SMSC id %q is not digits", smscID)
+	}
+	other := n.Text(10) // written in hex, it is smscID
+	if !slices.Contains(dlr.IDForms(other), dlr.Canonical(smscID)) {
+		t.Fatalf("under auto, a receipt for %s would not reach %s: the test proves nothing", other, smscID)
+	}
+	r := smpp.Receipt{Receipt: dlr.Receipt{ID: other, Stat: "UNDELIV", State: dlr.Undeliverable}}
+	if err := d.svc.ApplyReceipt(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	var state string
+	if err := d.store.QueryRow(ctx, `SELECT state FROM segments WHERE smsc_id = ?`, smscID).Scan(&state); err != nil {
+		t.Fatal(err)
+	}
+	if state != StateSubmitted {
+		t.Errorf("segment %s is %s after the receipt for %s, want it untouched", smscID, state, other)
+	}
+	if got := counterValue(d.svc.metrics.Receipts.WithLabelValues("orphan")); got != 1 {
+		t.Errorf("%v receipts kept for later, want 1 (the one for %s)", got, other)
 	}
 }
