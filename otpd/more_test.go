@@ -426,3 +426,15 @@ func TestEmbeddedReceiptIDsAreDecimal(t *testing.T) {
 		t.Errorf("%v receipts kept for later, want 1 (the one for %s)", got, other)
 	}
 }
+
+func TestRender(t *testing.T) {
+	for _, tc := range []struct{ tmpl, want string }{
+		{"{otp} is your code for {phone}, valid {ttl}. {otp}", "123456 is your code for +4915112345678, valid 5 minutes. 123456"},
+		{"{{otp}}{ph{otp}one}{ttl", "{123456}{ph123456one}{ttl"},
+		{"no placeholder", "no placeholder"},
+	} {
+		if got := render(tc.tmpl, "123456", "+4915112345678", 5*time.Minute); got != tc.want {
+			t.Errorf("render(%q) = %q, want %q", tc.tmpl, got, tc.want)
+		}
+	}
+}

@@ -177,8 +177,15 @@ func parseTTL(v string, def time.Duration) (time.Duration, error) {
 
 // render fills a template.
 func render(tmpl, code, phone string, ttl time.Duration) string {
-	r := strings.NewReplacer("{otp}", code, "{phone}", phone, "{ttl}", humanDuration(ttl))
-	return r.Replace(tmpl)
+	// One after the other, which a strings.Replacer (built anew for each
+	// text, at some cost) would do at once: none of the values holds a
+	// placeholder's brace.
+	s := strings.ReplaceAll(tmpl, "{otp}", code)
+	s = strings.ReplaceAll(s, "{phone}", phone)
+	if strings.Contains(s, "{ttl}") {
+		s = strings.ReplaceAll(s, "{ttl}", humanDuration(ttl))
+	}
+	return s
 }
 
 func humanDuration(d time.Duration) string {
