@@ -216,8 +216,9 @@ func (c *Config) Defaults() {
 		s.MessageIDFormat = "auto"
 		if c.Embedded() {
 			// The embedded simulator's ids are decimal, the same in its
-			// receipts: read them so, and a receipt for message 16 does not
-			// also reach message 10 (16 in hex) as it would under auto.
+			// receipts: read them so. Under auto, a receipt whose id is the
+			// hex reading of another message's id would reach that message
+			// too, and each receipt costs a lookup per reading.
 			s.MessageIDFormat = "dec"
 		}
 	}
