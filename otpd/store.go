@@ -156,16 +156,28 @@ type writeOp struct {
 type Tx struct {
 	tx *sql.Tx
 	s  *Store
+	// The prepared statements bound to tx so far: the writes of a batch
+	// run the same few, and binding one to a transaction has a cost.
+	// They close with tx.
+	bound map[string]*sql.Stmt
 }
 
 // stmt returns the prepared form of q for this transaction, or nil.
 func (t *Tx) stmt(q string) *sql.Stmt {
+	if st := t.bound[q]; st != nil {
+		return st
+	}
 	st := t.s.wstmts[q]
 	if st == nil {
 		t.s.wwanted[q] = struct{}{}
 		return nil
 	}
-	return t.tx.Stmt(st)
+	if t.bound == nil {
+		t.bound = make(map[string]*sql.Stmt, 8)
+	}
+	st = t.tx.Stmt(st)
+	t.bound[q] = st
+	return st
 }
 
 // Exec runs a statement.
