@@ -23,9 +23,12 @@ setup: $(NODE_DIR)/node_modules/.package-lock.json
 $(NODE_DIR)/node_modules/.package-lock.json: $(NODE_DIR)/package-lock.json
 	npm ci --prefix $(NODE_DIR) --no-audit --no-fund --loglevel=error
 
+# -count=1: the integration tests build and run the binaries themselves, so
+# go test's cache cannot tell when the code under them changed; never reuse
+# a result.
 test: setup
 	$(GO) vet ./...
-	OTPD_INTEROP_REQUIRED=1 $(GO) test -race -timeout 10m ./...
+	OTPD_INTEROP_REQUIRED=1 $(GO) test -race -count=1 -timeout 10m ./...
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./smpp/...
@@ -43,4 +46,4 @@ lint:
 	$(GO) vet ./...
 
 chaos:
-	OTPD_CHAOS=long OTPD_INTEROP_REQUIRED=1 $(GO) test -race -run Chaos -timeout 30m ./integration/ -v
+	OTPD_CHAOS=long OTPD_INTEROP_REQUIRED=1 $(GO) test -race -count=1 -run Chaos -timeout 30m ./integration/ -v
