@@ -297,12 +297,12 @@ func (c *otpdConn) dial(ctx context.Context) error {
 	}
 	var conn net.Conn
 	var err error
+	nd := &net.Dialer{Timeout: 30 * time.Second} // as the requests' deadline
 	if c.url.Scheme == "https" {
-		d := &tls.Dialer{Config: &tls.Config{ServerName: c.url.Hostname()}}
+		d := &tls.Dialer{NetDialer: nd, Config: &tls.Config{ServerName: c.url.Hostname()}}
 		conn, err = d.DialContext(ctx, "tcp", host)
 	} else {
-		var d net.Dialer
-		conn, err = d.DialContext(ctx, "tcp", host)
+		conn, err = nd.DialContext(ctx, "tcp", host)
 	}
 	if err != nil {
 		return err
