@@ -40,9 +40,10 @@ type Sender struct {
 	}
 
 	sem chan struct{}
-	// backlog is set while the last claim filled every free worker: due
-	// messages may be waiting in the outbox, and new ones queue behind them
-	// instead of going straight to a worker (reserve).
+	// backlog is set while due messages may be waiting in the outbox (one
+	// was queued there, or the last claim took all it asked for), and new
+	// ones queue behind them instead of going straight to a worker
+	// (reserve). A claim that finds fewer than it asked for clears it.
 	backlog atomic.Bool
 	// ctx ends at Stop: no more claims, and no more waiting for a bind or a
 	// window slot; submits in flight still get their responses.
@@ -128,6 +129,8 @@ func (s *Sender) Start(ctx context.Context) error {
 	if err := s.recover(ctx); err != nil {
 		return err
 	}
+	// What recover put back goes first: the loop's first claim clears this.
+	s.backlog.Store(true)
 	s.wg.Add(1)
 	go s.loop()
 	s.svc.sender.Store(s)
@@ -231,7 +234,19 @@ func (s *Sender) loop() {
 			nextSweep = now.Add(10 * time.Minute)
 			s.sweep()
 		}
-		free := cap(s.sem) - len(s.sem)
+		// Take the free workers before claiming, so that a message handed
+		// straight to a worker meanwhile (reserve) cannot leave a claimed
+		// one waiting for a worker.
+		free := 0
+	take:
+		for free < cap(s.sem) {
+			select {
+			case s.sem <- struct{}{}:
+				free++
+			default:
+				break take
+			}
+		}
 		var batch []*claimed
 		if free > 0 {
 			var err error
@@ -239,10 +254,14 @@ func (s *Sender) loop() {
 			if err != nil && s.ctx.Err() == nil {
 				s.log.Error("outbox claim failed", zap.Error(err))
 			}
-			s.backlog.Store(err == nil && len(batch) == free)
+			// Due messages may be left while a claim takes all it may; new
+			// ones queue behind them until a claim finds fewer.
+			s.backlog.Store(err != nil || len(batch) == free)
+			for range free - len(batch) {
+				<-s.sem
+			}
 		}
 		for _, c := range batch {
-			s.sem <- struct{}{}
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()

@@ -148,3 +148,37 @@ func TestNewMessagesGoStraightToAWorker(t *testing.T) {
 		t.Errorf("%d submits for %d messages", len(pool.ids), len(msgs))
 	}
 }
+
+// TestFailedWriteGivesTheWorkerBack: a worker reserved for a new message
+// whose write fails is free again, and Stop does not wait for it.
+func TestFailedWriteGivesTheWorkerBack(t *testing.T) {
+	cfg := NewConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.Sender.Workers = 1
+	cfg.Defaults()
+	st, err := OpenSQLite(cfg.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec, err := LoadSecrets(filepath.Join(cfg.DataDir, "secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := NewService(&cfg, st, sec, NewMetrics(), NewBroker(nil), zap.NewNop())
+	snd := NewSender(svc, &stubPool{})
+	svc.sender.Store(snd) // its workers only, not its loop
+	st.Close()
+	for range 2 {
+		if _, err := svc.Create(t.Context(), CreateRequest{Phone: "+4915100000001"}, ""); err == nil {
+			t.Fatal("create succeeded on a closed store")
+		}
+		if n := len(snd.sem); n != 0 {
+			t.Fatalf("%d workers taken after the failed write, want 0", n)
+		}
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	if err := snd.Stop(ctx); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+}

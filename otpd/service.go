@@ -83,7 +83,12 @@ func NewService(cfg *Config, store *Store, sec *Secrets, m *Metrics, events *Bro
 
 func (s *Service) now() time.Time { return time.Now().Add(time.Duration(s.skew.Load())) }
 
+// notify tells the sender that a new message waits in the outbox: new
+// messages queue behind it until the sender claims it.
 func (s *Service) notify() {
+	if snd := s.sender.Load(); snd != nil {
+		snd.backlog.Store(true)
+	}
 	select {
 	case s.wake <- struct{}{}:
 	default:
