@@ -89,8 +89,9 @@ func counterValue(c prometheus.Counter) float64 {
 
 // BenchmarkStoreOTPWrites: the store's share of one OTP, without HTTP or
 // SMPP: the create write (challenge and message), the write after the
-// submit_sm_resp (segment and message) and the receipt's write, from 32
-// goroutines at once, so that they share group commits as under load.
+// submit_sm_resp (segment and message) and the receipt's write, from 128
+// goroutines per core at once, so that they share group commits as under
+// load.
 // ns/op is the writer's time per OTP: what bounds the end-to-end rate.
 func BenchmarkStoreOTPWrites(b *testing.B) {
 	cfg := NewConfig()
@@ -108,7 +109,7 @@ func BenchmarkStoreOTPWrites(b *testing.B) {
 	svc := NewService(&cfg, st, sec, NewMetrics(), NewBroker(nil), zap.NewNop())
 	snd := NewSender(svc, nil)
 	var n atomic.Int64
-	b.SetParallelism(128) // 256 on 2 cores: batches as large as under load, not bound by the disk's sync time
+	b.SetParallelism(128) // 128 per core: batches as large as under load, not bound by the disk's sync time
 	cpu0 := cpuTime()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
@@ -155,7 +156,8 @@ func cpuTime() time.Duration {
 }
 
 // BenchmarkHTTPTransport: what one POST /v1/otp costs in net/http alone,
-// both ends in this process over loopback, 32 keep-alive clients, and a
+// both ends in this process over loopback, 16 keep-alive clients per core
+// (32 on the 2-core VM of the README's figures), and a
 // handler that answers at once with a body like POST /v1/otp's. The CPU
 // per request (cpu-ns/op) is a floor under the end-to-end cost of an OTP
 // that no change inside otpd's handler can lower.
@@ -175,7 +177,7 @@ func BenchmarkHTTPTransport(b *testing.B) {
 	defer srv.Close()
 	url := "http://" + ln.Addr().String() + "/v1/otp"
 	cl := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-	b.SetParallelism(16) // 32 on 2 cores
+	b.SetParallelism(16)
 	cpu0 := cpuTime()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {

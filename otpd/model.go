@@ -17,7 +17,7 @@ const (
 // Delivery states of a message.
 const (
 	StateQueued        = "queued"
-	StateSending       = "sending" // claimed by a sender; shown as queued
+	StateSending       = "sending" // claimed by the sender, or handed to it when created; shown as queued
 	StateSubmitted     = "submitted"
 	StateDelivered     = "delivered"
 	StateUndeliverable = "undeliverable"

@@ -73,8 +73,9 @@ var schema = []string{
 		updated_at INTEGER NOT NULL
 	) WITHOUT ROWID`,
 	// Only the queued messages are indexed by due time: a message leaves
-	// this index once, when it is claimed, and its later state changes
-	// touch no index page.
+	// this index once, when it is claimed (one handed to the sender when
+	// created never enters it), and its later state changes touch no
+	// index page.
 	`CREATE INDEX IF NOT EXISTS messages_due ON messages(next_attempt_at) WHERE state = 'queued'`,
 	`CREATE TABLE IF NOT EXISTS segments (
 		message_id TEXT NOT NULL,
