@@ -234,19 +234,7 @@ func (s *Sender) loop() {
 			nextSweep = now.Add(10 * time.Minute)
 			s.sweep()
 		}
-		// Take the free workers before claiming, so that a message handed
-		// straight to a worker meanwhile (reserve) cannot leave a claimed
-		// one waiting for a worker.
-		free := 0
-	take:
-		for free < cap(s.sem) {
-			select {
-			case s.sem <- struct{}{}:
-				free++
-			default:
-				break take
-			}
-		}
+		free := cap(s.sem) - len(s.sem)
 		var batch []*claimed
 		if free > 0 {
 			var err error
@@ -257,11 +245,24 @@ func (s *Sender) loop() {
 			// Due messages may be left while a claim takes all it may; new
 			// ones queue behind them until a claim finds fewer.
 			s.backlog.Store(err != nil || len(batch) == free)
-			for range free - len(batch) {
-				<-s.sem
-			}
 		}
-		for _, c := range batch {
+		for i, c := range batch {
+			// A message handed straight to a worker since free was counted
+			// may have taken one: wait for the next, or for Stop.
+			select {
+			case s.sem <- struct{}{}:
+			case <-s.ctx.Done():
+				// Stopping: the rest go back to the outbox (process finds
+				// no bind to wait for), each on its own goroutine.
+				for _, c := range batch[i:] {
+					s.wg.Add(1)
+					go func() {
+						defer s.wg.Done()
+						s.process(c)
+					}()
+				}
+				return
+			}
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()
