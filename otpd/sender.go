@@ -237,14 +237,19 @@ func (s *Sender) loop() {
 		free := cap(s.sem) - len(s.sem)
 		var batch []*claimed
 		if free > 0 {
+			// Cleared before the claim, so that a message queued while it
+			// runs (notify) sets it again.
+			s.backlog.Store(false)
 			var err error
 			batch, err = s.claim(free)
 			if err != nil && s.ctx.Err() == nil {
 				s.log.Error("outbox claim failed", zap.Error(err))
 			}
-			// Due messages may be left while a claim takes all it may; new
-			// ones queue behind them until a claim finds fewer.
-			s.backlog.Store(err != nil || len(batch) == free)
+			if err != nil || len(batch) == free {
+				// Due messages may be left: new ones queue behind them
+				// until a claim finds fewer.
+				s.backlog.Store(true)
+			}
 		}
 		for i, c := range batch {
 			// A message handed straight to a worker since free was counted
