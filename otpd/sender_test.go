@@ -45,6 +45,26 @@ func (p *stubPool) Go(ctx context.Context, req smpp.PDU, done chan *smpp.Call) *
 	return c
 }
 
+// senderService is a store and a service for a sender of this many
+// workers, without HTTP or SMPP.
+func senderService(t *testing.T, workers int) (*Store, *Service) {
+	t.Helper()
+	cfg := NewConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.Sender.Workers = workers
+	cfg.Defaults()
+	st, err := OpenSQLite(cfg.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec, err := LoadSecrets(filepath.Join(cfg.DataDir, "secret"))
+	if err != nil {
+		st.Close()
+		t.Fatal(err)
+	}
+	return st, NewService(&cfg, st, sec, NewMetrics(), NewBroker(nil), zap.NewNop())
+}
+
 func messageState(t *testing.T, st *Store, id string) (state string, attempts int) {
 	t.Helper()
 	if err := st.QueryRow(t.Context(), `SELECT state, attempts FROM messages WHERE id = ?`, id).Scan(&state, &attempts); err != nil {
@@ -59,20 +79,8 @@ func messageState(t *testing.T, st *Store, id string) (state string, attempts in
 // stop puts the handed ones back, and the next sender sends every message
 // once.
 func TestNewMessagesGoStraightToAWorker(t *testing.T) {
-	cfg := NewConfig()
-	cfg.DataDir = t.TempDir()
-	cfg.Sender.Workers = 3
-	cfg.Defaults()
-	st, err := OpenSQLite(cfg.DataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, svc := senderService(t, 3)
 	defer st.Close()
-	sec, err := LoadSecrets(filepath.Join(cfg.DataDir, "secret"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := NewService(&cfg, st, sec, NewMetrics(), NewBroker(nil), zap.NewNop())
 	pool := &stubPool{down: true}
 	snd := NewSender(svc, pool)
 	// Its workers only, not its loop: what reaches the pool came
@@ -152,19 +160,7 @@ func TestNewMessagesGoStraightToAWorker(t *testing.T) {
 // TestFailedWriteGivesTheWorkerBack: a worker reserved for a new message
 // whose write fails is free again, and Stop does not wait for it.
 func TestFailedWriteGivesTheWorkerBack(t *testing.T) {
-	cfg := NewConfig()
-	cfg.DataDir = t.TempDir()
-	cfg.Sender.Workers = 1
-	cfg.Defaults()
-	st, err := OpenSQLite(cfg.DataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sec, err := LoadSecrets(filepath.Join(cfg.DataDir, "secret"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := NewService(&cfg, st, sec, NewMetrics(), NewBroker(nil), zap.NewNop())
+	st, svc := senderService(t, 1)
 	snd := NewSender(svc, &stubPool{})
 	svc.sender.Store(snd) // its workers only, not its loop
 	st.Close()
