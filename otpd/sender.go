@@ -142,7 +142,7 @@ func (s *Sender) Start(ctx context.Context) error {
 // outbox claim: the write that queues it claims it too. A crash after
 // that write counts the message uncertain, as for a claimed one. False
 // when no worker is free, when due messages wait in the outbox (they go
-// first), or after Stop. After true the caller must call hand or release.
+// first), or after Stop. After true the caller must call run or release.
 func (s *Sender) reserve() bool {
 	if s.backlog.Load() {
 		return false
@@ -162,17 +162,19 @@ func (s *Sender) reserve() bool {
 	return true
 }
 
-// release gives back a reserved worker whose message was not written.
+// release gives back a worker: a reserved one whose message was not
+// written, or one whose message run has processed.
 func (s *Sender) release() {
 	<-s.sem
 	s.wg.Done()
 }
 
-// hand submits a message written as being sent on its reserved worker.
-func (s *Sender) hand(m *Message) {
+// run processes c on the worker the caller took (a slot of sem and a
+// count of wg), and gives it back after.
+func (s *Sender) run(c *claimed) {
 	go func() {
 		defer s.release()
-		s.process(&claimed{m: m})
+		s.process(c)
 	}()
 }
 
@@ -269,11 +271,7 @@ func (s *Sender) loop() {
 				return
 			}
 			s.wg.Add(1)
-			go func() {
-				defer s.wg.Done()
-				defer func() { <-s.sem }()
-				s.process(c)
-			}()
+			s.run(c)
 		}
 		if len(batch) > 0 && len(batch) == free {
 			// More may be due: go round once a worker is free.

@@ -46,8 +46,8 @@ func (p *stubPool) Go(ctx context.Context, req smpp.PDU, done chan *smpp.Call) *
 }
 
 // senderService is a store and a service for a sender of this many
-// workers, without HTTP or SMPP.
-func senderService(t *testing.T, workers int) (*Store, *Service) {
+// workers (0: the default), without HTTP or SMPP.
+func senderService(t testing.TB, workers int) (*Store, *Service) {
 	t.Helper()
 	cfg := NewConfig()
 	cfg.DataDir = t.TempDir()

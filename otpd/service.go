@@ -335,7 +335,7 @@ func (s *Service) queue(ctx context.Context, m *Message, write func(tx *Tx) erro
 	switch {
 	case direct && err == nil:
 		own := *m // the worker's own: the caller may still read m
-		snd.hand(&own)
+		snd.run(&claimed{m: &own})
 	case direct:
 		snd.release() // not written; or written but the store broke, and a restart takes it up
 	case err == nil:
