@@ -1,7 +1,8 @@
 # otpd: SMS one-time passwords over SMPP 3.4.
 #
 #   make run     start the daemon on its embedded default
-#   make test    set up what the tests need, vet, and run every test with -race
+#   make test    set up what the tests need, vet, run every test with -race,
+#                then every fuzz target for TEST_FUZZTIME each
 #   make bench   codec and session benchmarks (figures go in README.md)
 #   make fuzz    run every fuzz target for FUZZTIME each
 #   make chaos   the long fault suite (a short one runs in make test)
@@ -9,6 +10,9 @@
 
 GO       ?= go
 FUZZTIME ?= 30s
+# make test (and so CI) fuzzes each target this long: a bounded search for
+# new crashers on every run, beyond the seed corpus go test replays.
+TEST_FUZZTIME ?= 5s
 NODE_DIR := integration/node
 
 .PHONY: run test setup bench fuzz lint chaos
@@ -29,10 +33,14 @@ $(NODE_DIR)/node_modules/.package-lock.json: $(NODE_DIR)/package-lock.json
 test: setup
 	$(GO) vet ./...
 	OTPD_INTEROP_REQUIRED=1 $(GO) test -race -count=1 -timeout 10m ./...
+	$(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./smpp/...
 
+# A crasher fails the run, and go test writes its input under the
+# package's testdata/fuzz/<target>/, where it becomes part of the seed
+# corpus that every go test replays: commit it with the fix.
 fuzz:
 	@set -e; for pkg in $$($(GO) list ./...); do \
 		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \

@@ -2,7 +2,12 @@ package smpp
 
 import (
 	"bytes"
+	"errors"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/otpd/otpd/smpp/dlr"
 )
 
 // FuzzDecode: no input panics, and whatever decodes re-encodes to bytes that
@@ -52,5 +57,91 @@ func FuzzReader(f *testing.F) {
 			}
 		}
 		t.Fatalf("more PDUs read than the input can hold")
+	})
+}
+
+// FuzzParseReceipt: any PDU a peer sends that decodes as a deliver_sm is
+// read as a receipt without panicking; a receipt read has an id, a refusal
+// is ErrNotReceipt; and a receipt as an SMSC builds it (ReceiptDeliverSM)
+// reads back with its id and state once encoded and decoded.
+func FuzzParseReceipt(f *testing.F) {
+	for _, fx := range loadFixtures(f) {
+		if len(fx.raw) >= HeaderLen {
+			if h, err := ParseHeader(fx.raw); err == nil && h.Command == DeliverSMID {
+				f.Add(fx.raw, "")
+			}
+		}
+	}
+	f.Add([]byte{}, "762252143")
+	f.Add([]byte{}, "2d6f0b6f-1c3a")
+	f.Fuzz(func(t *testing.T, raw []byte, id string) {
+		if p, err := Decode(raw); err == nil {
+			if d, ok := p.(*DeliverSM); ok {
+				r, err := ParseReceipt(d)
+				if err != nil && !errors.Is(err, ErrNotReceipt) {
+					t.Fatalf("refusal %v is not ErrNotReceipt", err)
+				}
+				if err == nil && r.ID == "" {
+					t.Fatalf("receipt without an id: %+v", r)
+				}
+			}
+		}
+		// A C-Octet String id of up to 64 characters, as in submit_sm_resp.
+		if id == "" || len(id) > 64 || strings.ContainsAny(id, "\x00") {
+			return
+		}
+		want := dlr.Receipt{Stat: "UNDELIV", State: dlr.Undeliverable, Err: "001"}
+		b, err := Marshal(ReceiptDeliverSM(id, "", want))
+		if err != nil {
+			t.Fatalf("receipt for id %q does not encode: %v", id, err)
+		}
+		p, err := Decode(b)
+		if err != nil {
+			t.Fatalf("receipt for id %q does not decode: %v", id, err)
+		}
+		r, err := ParseReceipt(p.(*DeliverSM))
+		if err != nil || r.ID != id || r.State != dlr.Undeliverable {
+			t.Fatalf("receipt for id %q read back as %+v, %v", id, r, err)
+		}
+	})
+}
+
+// FuzzParseTime: any 16 characters from a peer's time field give a time or
+// an error, never a panic; an absolute time formats back to itself (its
+// zone kept: quarter hours, at most 12 hours), and a relative one is never
+// before now.
+func FuzzParseTime(f *testing.F) {
+	for _, s := range []string{"", "261203101530504+", "261203101530004-", "991231235959948+", "000001000000000R",
+		"990000000000000R", "260229000000000+", "251301000000000+", "2612031015300X4+", "26120310153000 R"} {
+		f.Add(s)
+	}
+	now := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, s string) {
+		tm, err := ParseTime(s, now)
+		if err != nil {
+			if !tm.IsZero() {
+				t.Fatalf("%q: error %v with time %v", s, err, tm)
+			}
+			return
+		}
+		switch {
+		case s == "":
+			if !tm.IsZero() {
+				t.Fatalf("empty field gave %v", tm)
+			}
+		case s[15] == 'R':
+			if tm.Before(now) {
+				t.Fatalf("relative %q is before now: %v", s, tm)
+			}
+		default:
+			got := FormatAbsoluteTime(tm)
+			want := s
+			if s[13:15] == "00" {
+				want = s[:15] + "+" // UTC has one sign when written
+			}
+			if got != want {
+				t.Fatalf("absolute %q formats back as %q", s, got)
+			}
+		}
 	})
 }
