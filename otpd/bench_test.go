@@ -186,3 +186,19 @@ func BenchmarkHTTPTransport(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
 }
+
+// BenchmarkParsePhone: what reading one number costs with
+// github.com/nyaruka/phonenumbers, a different valid German mobile number
+// each time: as the embedded default reads it (possible length only) and
+// as otpd does with a real SMSC (valid for its country, not a fixed line).
+func BenchmarkParsePhone(b *testing.B) {
+	for _, strict := range []bool{false, true} {
+		b.Run("strict="+strconv.FormatBool(strict), func(b *testing.B) {
+			for i := 0; b.Loop(); i++ {
+				if _, err := parsePhone("+49151"+strconv.Itoa(10_000_000+i%90_000_000), "", strict); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -40,15 +40,24 @@ func parsePhone(raw, defaultRegion string, strict bool) (Phone, error) {
 	if !strings.HasPrefix(raw, "+") && !strings.HasPrefix(raw, "00") && defaultRegion == "" {
 		return Phone{}, &PhoneError{"phone must be in international format, starting with + and the country code"}
 	}
+	if defaultRegion == "" && strings.HasPrefix(raw, "00") {
+		// 00 is the international prefix where no region says otherwise;
+		// the library reads one only in a region it is given.
+		raw = "+" + raw[2:]
+	}
 	num, err := phonenumbers.Parse(raw, defaultRegion)
 	if err != nil {
 		return Phone{}, &PhoneError{fmt.Sprintf("phone %s", phoneParseReason(err))}
 	}
 	if strict {
-		if !phonenumbers.IsValidNumber(num) {
+		// GetNumberType is UNKNOWN exactly when IsValidNumber is false: both
+		// match the national number against the patterns of the region
+		// GetRegionCodeForNumber finds. Asking for the type alone does that
+		// work once instead of twice (it is most of the cost of a number).
+		switch phonenumbers.GetNumberType(num) {
+		case phonenumbers.UNKNOWN:
 			return Phone{}, &PhoneError{"phone is not a valid number for its country"}
-		}
-		if phonenumbers.GetNumberType(num) == phonenumbers.FIXED_LINE {
+		case phonenumbers.FIXED_LINE:
 			return Phone{}, &PhoneError{"phone is a fixed line, which cannot receive SMS"}
 		}
 	} else if !phonenumbers.IsPossibleNumber(num) {
