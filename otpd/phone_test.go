@@ -24,7 +24,7 @@ func TestParsePhone(t *testing.T) {
 		{"+15550000001", "", true, "", "not a valid number"},
 		{"+15550000001", "", false, "+15550000001", ""}, // fictional: the embedded simulator's magic numbers
 		{"+1201555", "", false, "", "impossible length"},
-		{"0012015550123", "DE", true, "+12015550123", "US"}, // DE's international prefix
+		{"0012015550123", "DE", true, "+12015550123", "US"},  // DE's international prefix
 		{"01112015550123", "US", true, "+12015550123", "US"}, // and the US's
 		{"+999123456", "", true, "", "unknown country code"},
 		{"call me", "", true, "", "international format"},
