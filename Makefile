@@ -40,12 +40,16 @@ bench:
 
 # A crasher fails the run, and go test writes its input under the
 # package's testdata/fuzz/<target>/, where it becomes part of the seed
-# corpus that every go test replays: commit it with the fix.
+# corpus that every go test replays: commit it with the fix. The input is
+# printed too, as a CI machine's files are gone after the run.
 fuzz:
 	@set -e; for pkg in $$($(GO) list ./...); do \
 		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
 			echo "== $$pkg $$f ($(FUZZTIME))"; \
-			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 200x $$pkg; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 200x $$pkg || { \
+				c=$$(ls -t $$($(GO) list -f '{{.Dir}}' $$pkg)/testdata/fuzz/$$f/* 2>/dev/null | head -1); \
+				[ -n "$$c" ] && { echo "== crasher $$c:"; cat "$$c"; }; \
+				exit 1; }; \
 		done; \
 	done
 

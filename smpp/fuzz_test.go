@@ -99,9 +99,22 @@ func FuzzParseReceipt(f *testing.F) {
 		if err != nil {
 			t.Fatalf("receipt for id %q does not decode: %v", id, err)
 		}
-		r, err := ParseReceipt(p.(*DeliverSM))
+		d := p.(*DeliverSM)
+		r, err := ParseReceipt(d)
 		if err != nil || r.ID != id || r.State != dlr.Undeliverable {
 			t.Fatalf("receipt for id %q read back as %+v, %v", id, r, err)
+		}
+		// Without the parameters, from the Appendix B text alone (where an
+		// id is a run of non-space characters, and the text is cut to 254
+		// octets).
+		if strings.ContainsAny(id, " \t\r\n\v\f") {
+			return
+		}
+		d.Options.Del(TagReceiptedMessageID)
+		d.Options.Del(TagMessageState)
+		r, err = ParseReceipt(d)
+		if err != nil || r.ID != id || r.State != dlr.Undeliverable || r.FromTLV {
+			t.Fatalf("receipt text %q read back as %+v, %v", d.ShortMessage, r, err)
 		}
 	})
 }
@@ -112,7 +125,8 @@ func FuzzParseReceipt(f *testing.F) {
 // before now.
 func FuzzParseTime(f *testing.F) {
 	for _, s := range []string{"", "261203101530504+", "261203101530004-", "991231235959948+", "000001000000000R",
-		"990000000000000R", "260229000000000+", "251301000000000+", "2612031015300X4+", "26120310153000 R"} {
+		"990000000000000R", "260229000000000+", "251301000000000+", "2612031015300X4+", "26120310153000 R",
+		"000099235959000R", "000001000000123R"} {
 		f.Add(s)
 	}
 	now := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
@@ -130,7 +144,16 @@ func FuzzParseTime(f *testing.F) {
 				t.Fatalf("empty field gave %v", tm)
 			}
 		case s[15] == 'R':
-			if tm.Before(now) {
+			// The tnn of a relative time is 000 in section 7.1.1.2; other
+			// digits there are tolerated and ignored. Without years and
+			// months the interval is exact.
+			if s[:4] == "0000" {
+				d := func(i int) time.Duration { return time.Duration(s[i]-'0')*10 + time.Duration(s[i+1]-'0') }
+				want := d(4)*24*time.Hour + d(6)*time.Hour + d(8)*time.Minute + d(10)*time.Second
+				if got := tm.Sub(now); got != want {
+					t.Fatalf("relative %q is %v from now, want %v", s, got, want)
+				}
+			} else if tm.Before(now) {
 				t.Fatalf("relative %q is before now: %v", s, tm)
 			}
 		default:
