@@ -24,8 +24,12 @@ func TestParsePhone(t *testing.T) {
 		{"+15550000001", "", true, "", "not a valid number"},
 		{"+15550000001", "", false, "+15550000001", ""}, // fictional: the embedded simulator's magic numbers
 		{"+1201555", "", false, "", "impossible length"},
-		{"0012015550123", "DE", true, "+12015550123", "US"},  // DE's international prefix
-		{"01112015550123", "US", true, "+12015550123", "US"}, // and the US's
+		{"0012015550123", "DE", true, "+12015550123", "US"},     // DE's international prefix
+		{"01112015550123", "US", true, "+12015550123", "US"},    // and the US's
+		{"0012015550123", "US", true, "", "not a valid number"}, // 00 is not the US's
+		{"00 800 1234 5678", "", true, "+80012345678", "001"},   // no region: 00 is international
+		{"00", "", true, "", "not a number"},
+		{"0012", "", true, "", "not a number"},
 		{"+999123456", "", true, "", "unknown country code"},
 		{"call me", "", true, "", "international format"},
 		{"+49abc", "", true, "", "not a number"},
