@@ -63,14 +63,26 @@ func newLogger(c *cli.Context) (*zap.Logger, error) {
 	if err := lvl.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("--log-level: %w", err)
 	}
+	cfg := loggerConfig(lvl, asJSON)
+	cfg.OutputPaths = []string{"stderr"}
+	return cfg.Build()
+}
+
+// loggerConfig is the zap configuration of the daemon's logs. Every line
+// is written: zap's production preset samples (after 100 lines with the
+// same message in a second, it keeps one in 100), which under load would
+// drop most "otp created" and "message submitted" lines, the ones an
+// operator looks for when a user says no code came. --log-level warn is
+// the way to fewer lines.
+func loggerConfig(lvl zapcore.Level, asJSON bool) zap.Config {
 	cfg := zap.NewProductionConfig()
 	if !asJSON {
 		cfg = zap.NewDevelopmentConfig()
 		cfg.DisableStacktrace = true
 	}
+	cfg.Sampling = nil
 	cfg.Level = zap.NewAtomicLevelAt(lvl)
-	cfg.OutputPaths = []string{"stderr"}
-	return cfg.Build()
+	return cfg
 }
 
 // binding maps one flag onto a Config field.

@@ -9,6 +9,8 @@ import (
 
 	"github.com/otpd/otpd/otpd"
 	"github.com/urfave/cli/v2"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
 
 // load runs the serve command's configuration loading with args.
@@ -118,4 +120,30 @@ func TestREADMEDocumentsEveryFlag(t *testing.T) {
 		}
 	}
 	walk("otpd", []*cli.Command{serveCmd(), sendCmd(), tailCmd(), keysCmd(), migrateCmd(), benchCmd()})
+}
+
+// TestLogsAreNotSampled: a burst of lines with one message, as under load,
+// is written whole in both formats.
+func TestLogsAreNotSampled(t *testing.T) {
+	for _, asJSON := range []bool{true, false} {
+		path := filepath.Join(t.TempDir(), "log")
+		cfg := loggerConfig(zapcore.InfoLevel, asJSON)
+		cfg.OutputPaths = []string{path}
+		log, err := cfg.Build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		const n = 500
+		for i := 0; i < n; i++ {
+			log.Info("otp created", zap.Int("i", i))
+		}
+		log.Sync()
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Count(string(b), "otp created"); got != n {
+			t.Errorf("json %v: %d of %d lines written", asJSON, got, n)
+		}
+	}
 }
