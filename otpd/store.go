@@ -117,9 +117,10 @@ const SchemaVersion = 3
 // batches (group commit): one failing write does not undo the others, and
 // a caller returns only once its write is committed.
 type Store struct {
-	path string
-	rdb  *sql.DB // readers
-	wdb  *sql.DB // the single writer connection
+	path  string
+	rdb   *sql.DB   // readers
+	wdb   *sql.DB   // the single writer connection
+	wconn *sql.Conn // that connection, held by the writer goroutine
 
 	ops  chan *writeOp
 	stop chan struct{}
@@ -139,10 +140,9 @@ type Store struct {
 	stmtMu sync.Mutex
 	stmts  map[stmtKey]*sql.Stmt // the readers' prepared statements
 
-	// The writer's prepared statements, and the ones to prepare next; only
-	// the writer goroutine touches them.
-	wstmts  map[string]*sql.Stmt
-	wwanted map[string]struct{}
+	// The writer's prepared statements, on wconn; only the writer
+	// goroutine touches them.
+	wstmts map[string]*sql.Stmt
 }
 
 type writeOp struct {
@@ -150,34 +150,32 @@ type writeOp struct {
 	done chan error
 }
 
-// Tx is a write transaction. Its statements are prepared once on the
-// writer's connection and reused: a statement seen for the first time runs
-// unprepared and is prepared after the batch, while the connection is idle
-// (preparing it inside the transaction would need a second connection).
+// Tx is a write transaction: BEGIN IMMEDIATE ... COMMIT on the writer's
+// one connection, which the writer goroutine holds as a *sql.Conn for the
+// store's life. Not a *sql.Tx: that binds each prepared statement to the
+// transaction anew, and gives every query a goroutine that watches the
+// transaction's context; on a held connection a statement is prepared
+// once, in or out of a transaction, and a query is only a query.
 type Tx struct {
-	tx *sql.Tx
-	s  *Store
-	// The prepared statements bound to tx so far: the writes of a batch
-	// run the same few, and binding one to a transaction has a cost.
-	// They close with tx.
-	bound map[string]*sql.Stmt
+	s *Store
 }
 
-// stmt returns the prepared form of q for this transaction, or nil.
+// stmt returns the prepared form of q, preparing it the first time; nil
+// when preparing fails (the statement then runs unprepared and reports its
+// own error) or when the writer keeps enough already.
 func (t *Tx) stmt(q string) *sql.Stmt {
-	if st := t.bound[q]; st != nil {
+	s := t.s
+	if st := s.wstmts[q]; st != nil {
 		return st
 	}
-	st := t.s.wstmts[q]
-	if st == nil {
-		t.s.wwanted[q] = struct{}{}
+	if len(s.wstmts) >= maxWriteStmts {
+		return nil // ad hoc statements, not worth keeping
+	}
+	st, err := s.wconn.PrepareContext(context.Background(), q)
+	if err != nil {
 		return nil
 	}
-	if t.bound == nil {
-		t.bound = make(map[string]*sql.Stmt, 8)
-	}
-	st = t.tx.Stmt(st)
-	t.bound[q] = st
+	s.wstmts[q] = st
 	return st
 }
 
@@ -186,7 +184,7 @@ func (t *Tx) Exec(q string, args ...any) (sql.Result, error) {
 	if st := t.stmt(q); st != nil {
 		return st.Exec(args...)
 	}
-	return t.tx.Exec(q, args...)
+	return t.s.wconn.ExecContext(context.Background(), q, args...)
 }
 
 // Query runs a query.
@@ -194,7 +192,7 @@ func (t *Tx) Query(q string, args ...any) (*sql.Rows, error) {
 	if st := t.stmt(q); st != nil {
 		return st.Query(args...)
 	}
-	return t.tx.Query(q, args...)
+	return t.s.wconn.QueryContext(context.Background(), q, args...)
 }
 
 // QueryRow runs a query for one row.
@@ -202,21 +200,36 @@ func (t *Tx) QueryRow(q string, args ...any) *sql.Row {
 	if st := t.stmt(q); st != nil {
 		return st.QueryRow(args...)
 	}
-	return t.tx.QueryRow(q, args...)
+	return t.s.wconn.QueryRowContext(context.Background(), q, args...)
 }
 
-// prepareWanted prepares, on the idle writer connection, the statements
-// the last batch ran unprepared. Only the writer goroutine calls it.
-func (s *Store) prepareWanted() {
-	for q := range s.wwanted {
-		delete(s.wwanted, q)
-		if len(s.wstmts) >= maxWriteStmts {
-			return // ad hoc statements, not worth keeping
-		}
-		if st, err := s.wdb.Prepare(q); err == nil {
-			s.wstmts[q] = st
+// begin starts a write transaction; end commits it, or rolls it back when
+// commit is false or the commit fails (which leaves it open in SQLite).
+func (s *Store) begin() (*Tx, error) {
+	ctx := context.Background()
+	if _, err := s.wconn.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
+		// A transaction left open by a commit and a rollback that both
+		// failed would refuse every later one: end it, and try once more.
+		s.wconn.ExecContext(ctx, `ROLLBACK`)
+		if _, err := s.wconn.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
+			return nil, err
 		}
 	}
+	return &Tx{s: s}, nil
+}
+
+func (t *Tx) end(commit bool) error {
+	ctx := context.Background()
+	if commit {
+		_, err := t.s.wconn.ExecContext(ctx, `COMMIT`)
+		if err == nil {
+			return nil
+		}
+		t.s.wconn.ExecContext(ctx, `ROLLBACK`)
+		return err
+	}
+	_, err := t.s.wconn.ExecContext(ctx, `ROLLBACK`)
+	return err
 }
 
 // maxWriteStmts bounds the writer's prepared statements.
@@ -293,14 +306,21 @@ func OpenSQLite(dir string) (*Store, error) {
 	rdb.SetMaxOpenConns(4)
 	rdb.SetMaxIdleConns(4) // keep them: opening and closing SQLite connections is not free
 	s := &Store{path: path, rdb: rdb, wdb: wdb, ops: make(chan *writeOp, 1024), stop: make(chan struct{}),
-		stmts: map[stmtKey]*sql.Stmt{}, wstmts: map[string]*sql.Stmt{}, wwanted: map[string]struct{}{}}
+		stmts: map[stmtKey]*sql.Stmt{}, wstmts: map[string]*sql.Stmt{}}
 	if err := s.migrate(); err != nil {
 		s.rdb.Close()
 		s.wdb.Close()
 		return nil, err
 	}
+	// The writer's connection, from here on the only user of wdb.
+	if s.wconn, err = wdb.Conn(context.Background()); err != nil {
+		s.rdb.Close()
+		s.wdb.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
 	// The WAL exists once migrate has written.
 	if s.wal, err = os.OpenFile(path+"-wal", os.O_RDWR|os.O_CREATE, 0o600); err != nil {
+		s.wconn.Close()
 		s.rdb.Close()
 		s.wdb.Close()
 		return nil, fmt.Errorf("open the write-ahead log: %w", err)
@@ -451,9 +471,6 @@ func (s *Store) writer() {
 			}
 		}
 		s.commit(batch)
-		if len(s.wwanted) > 0 {
-			s.prepareWanted()
-		}
 	}
 }
 
@@ -545,18 +562,17 @@ func (s *Store) Broken() bool { return s.broken.Load() }
 // commitAll runs the batch in one transaction and commits it; false, with
 // everything rolled back, when a write fails.
 func (s *Store) commitAll(batch []*writeOp) bool {
-	sqlTx, err := s.wdb.Begin()
+	tx, err := s.begin()
 	if err != nil {
 		return false
 	}
-	tx := &Tx{tx: sqlTx, s: s}
 	for _, op := range batch {
 		if err := op.fn(tx); err != nil {
-			sqlTx.Rollback()
+			tx.end(false)
 			return false
 		}
 	}
-	if err := sqlTx.Commit(); err != nil {
+	if err := tx.end(true); err != nil {
 		for _, op := range batch {
 			op.done <- fmt.Errorf("store: commit: %w", err)
 		}
@@ -570,18 +586,17 @@ func (s *Store) commitAll(batch []*writeOp) bool {
 // one failing write does not undo the others, and commits them together.
 func (s *Store) commitEach(batch []*writeOp) {
 	errs := make([]error, len(batch))
-	sqlTx, err := s.wdb.Begin()
+	tx, err := s.begin()
 	if err != nil {
 		for _, op := range batch {
 			op.done <- fmt.Errorf("store: begin: %w", err)
 		}
 		return
 	}
-	tx := &Tx{tx: sqlTx, s: s}
 	if len(batch) == 1 {
 		// Alone in its transaction: no savepoint needed.
 		if err := batch[0].fn(tx); err != nil {
-			sqlTx.Rollback()
+			tx.end(false)
 			batch[0].done <- err
 			return
 		}
@@ -598,7 +613,7 @@ func (s *Store) commitEach(batch []*writeOp) {
 			tx.Exec(`RELEASE w`)
 		}
 	}
-	if err := sqlTx.Commit(); err != nil {
+	if err := tx.end(true); err != nil {
 		for _, op := range batch {
 			op.done <- fmt.Errorf("store: commit: %w", err)
 		}
@@ -628,7 +643,8 @@ func (s *Store) Close() error {
 	}
 	s.stmts = map[stmtKey]*sql.Stmt{}
 	s.stmtMu.Unlock()
-	s.wdb.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+	s.wconn.ExecContext(context.Background(), `PRAGMA wal_checkpoint(TRUNCATE)`)
+	s.wconn.Close()
 	return errors.Join(s.rdb.Close(), s.wdb.Close())
 }
 

@@ -100,6 +100,34 @@ func TestStoreBatchOneWriteFails(t *testing.T) {
 	}
 }
 
+// TestStoreWriteAfterAStrayTransaction: a transaction left open on the
+// writer's connection (by a commit and a rollback that both failed) does
+// not refuse the writes after it: the next begin ends it and starts anew.
+func TestStoreWriteAfterAStrayTransaction(t *testing.T) {
+	st := openTestStore(t)
+	ctx := context.Background()
+	if err := st.Write(ctx, func(tx *Tx) error { return insertKey(tx, "before") }); err != nil {
+		t.Fatal(err)
+	}
+	// The writer is idle between writes; leave a transaction open on its
+	// connection, with a row in it that must not survive.
+	if _, err := st.wconn.ExecContext(ctx, `BEGIN`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.wconn.ExecContext(ctx, `INSERT INTO api_keys (id, hash, created_at) VALUES ('stray', x'00', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Write(ctx, func(tx *Tx) error { return insertKey(tx, "after") }); err != nil {
+		t.Fatalf("write after a stray transaction: %v", err)
+	}
+	for id, want := range map[string]int{"before": 1, "after": 1, "stray": 0} {
+		var n int
+		if err := st.QueryRow(ctx, `SELECT count(*) FROM api_keys WHERE id = ?`, id).Scan(&n); err != nil || n != want {
+			t.Errorf("key %q: %d rows (%v), want %d", id, n, err, want)
+		}
+	}
+}
+
 // TestStoreAcksAfterSync: a write is acknowledged only once the WAL is
 // synced, and a failed sync fails the writes it covered and every write
 // after it (their durability can no longer be promised).
