@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -24,6 +25,10 @@ var (
 	// it failed, so it may or may not survive a power loss; what other
 	// readers saw of it stays.
 	ErrNotDurable = errors.New("store: outcome unknown")
+
+	// errTxLost is what a write gets when its transaction was rolled back
+	// under it, though it reported no error of its own.
+	errTxLost = errors.New("store: the transaction was rolled back during this write")
 
 	// errBroken is what writes get once a sync failed.
 	errBroken = errors.New("store: an earlier sync of the database to disk failed; no further writes are accepted")
@@ -158,6 +163,11 @@ type writeOp struct {
 // once, in or out of a transaction, and a query is only a query.
 type Tx struct {
 	s *Store
+	// The results of Query, closed when the transaction ends: a write
+	// that forgets one would otherwise keep a statement running on the
+	// connection, and Close would wait for it for ever. (A *sql.Row
+	// closes itself when scanned; QueryRow's callers always scan.)
+	rows []*sql.Rows
 }
 
 // stmt returns the prepared form of q, preparing it the first time; nil
@@ -189,10 +199,17 @@ func (t *Tx) Exec(q string, args ...any) (sql.Result, error) {
 
 // Query runs a query.
 func (t *Tx) Query(q string, args ...any) (*sql.Rows, error) {
+	var rows *sql.Rows
+	var err error
 	if st := t.stmt(q); st != nil {
-		return st.Query(args...)
+		rows, err = st.Query(args...)
+	} else {
+		rows, err = t.s.wconn.QueryContext(context.Background(), q, args...)
 	}
-	return t.s.wconn.QueryContext(context.Background(), q, args...)
+	if err == nil {
+		t.rows = append(t.rows, rows)
+	}
+	return rows, err
 }
 
 // QueryRow runs a query for one row.
@@ -207,19 +224,27 @@ func (t *Tx) QueryRow(q string, args ...any) *sql.Row {
 // commit is false or the commit fails (which leaves it open in SQLite).
 func (s *Store) begin() (*Tx, error) {
 	ctx := context.Background()
-	if _, err := s.wconn.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
+	_, err := s.wconn.ExecContext(ctx, `BEGIN IMMEDIATE`)
+	if err != nil && strings.Contains(err.Error(), "within a transaction") {
 		// A transaction left open by a commit and a rollback that both
 		// failed would refuse every later one: end it, and try once more.
+		// (Not for other errors: a BEGIN that waited busy_timeout for
+		// another process's write has waited enough.)
 		s.wconn.ExecContext(ctx, `ROLLBACK`)
-		if _, err := s.wconn.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
-			return nil, err
-		}
+		_, err = s.wconn.ExecContext(ctx, `BEGIN IMMEDIATE`)
+	}
+	if err != nil {
+		return nil, err
 	}
 	return &Tx{s: s}, nil
 }
 
 func (t *Tx) end(commit bool) error {
 	ctx := context.Background()
+	for _, r := range t.rows {
+		r.Close()
+	}
+	t.rows = nil
 	if commit {
 		_, err := t.s.wconn.ExecContext(ctx, `COMMIT`)
 		if err == nil {
@@ -606,11 +631,30 @@ func (s *Store) commitEach(batch []*writeOp) {
 				errs[i] = err
 				continue
 			}
-			if err := op.fn(tx); err != nil {
-				errs[i] = err
-				tx.Exec(`ROLLBACK TO w`)
+			lost := false
+			if errs[i] = op.fn(tx); errs[i] != nil {
+				_, err := tx.Exec(`ROLLBACK TO w`)
+				lost = err != nil
 			}
-			tx.Exec(`RELEASE w`)
+			if _, err := tx.Exec(`RELEASE w`); err != nil {
+				lost = true
+			}
+			if lost {
+				// No savepoint to go back to: the write's error rolled
+				// back the whole transaction (SQLite does for some
+				// errors), with the writes before it. Carrying on would
+				// run the rest outside any transaction. The write fails
+				// alone, and the others run again in a new transaction.
+				tx.end(false)
+				if errs[i] == nil {
+					errs[i] = errTxLost
+				}
+				op.done <- errs[i]
+				if rest := append(slices.Clone(batch[:i]), batch[i+1:]...); len(rest) > 0 {
+					s.commitEach(rest)
+				}
+				return
+			}
 		}
 	}
 	if err := tx.end(true); err != nil {

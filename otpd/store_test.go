@@ -128,6 +128,100 @@ func TestStoreWriteAfterAStrayTransaction(t *testing.T) {
 	}
 }
 
+// TestStoreWriteThatLosesItsTransaction: a write whose error rolls back
+// the whole transaction (as RAISE(ROLLBACK) does, and SQLite itself on
+// some errors) fails alone; the writes of its batch before and after it
+// are committed, once each, and told so.
+func TestStoreWriteThatLosesItsTransaction(t *testing.T) {
+	st := openTestStore(t)
+	ctx := context.Background()
+	if err := st.Write(ctx, func(tx *Tx) error {
+		if _, err := tx.Exec(`CREATE TABLE doomed (x INTEGER)`); err != nil {
+			return err
+		}
+		_, err := tx.Exec(`CREATE TRIGGER doom BEFORE INSERT ON doomed BEGIN SELECT RAISE(ROLLBACK, 'doomed'); END`)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	hold, release := make(chan struct{}), make(chan struct{})
+	go st.Write(ctx, func(tx *Tx) error { close(hold); <-release; return nil })
+	<-hold
+	const n = 5
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = st.Write(ctx, func(tx *Tx) error {
+				if err := insertKey(tx, fmt.Sprint("k", i)); err != nil {
+					return err
+				}
+				if i == 2 {
+					_, err := tx.Exec(`INSERT INTO doomed VALUES (1)`)
+					return err
+				}
+				return nil
+			})
+		}()
+		for deadline := time.Now().Add(10 * time.Second); len(st.ops) < i+1; time.Sleep(100 * time.Microsecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("write %d did not queue", i)
+			}
+		}
+	}
+	close(release)
+	wg.Wait()
+	for i, err := range errs {
+		if (err != nil) != (i == 2) {
+			t.Errorf("write %d: %v", i, err)
+		}
+		var c int
+		if err := st.QueryRow(ctx, `SELECT count(*) FROM api_keys WHERE id = ?`, fmt.Sprint("k", i)).Scan(&c); err != nil {
+			t.Fatal(err)
+		}
+		if want := map[bool]int{true: 0, false: 1}[i == 2]; c != want {
+			t.Errorf("write %d: %d rows committed, want %d", i, c, want)
+		}
+	}
+	if err := st.Write(ctx, func(tx *Tx) error { return insertKey(tx, "later") }); err != nil {
+		t.Errorf("a write after: %v", err)
+	}
+}
+
+// TestStoreCloseAfterALeakedQuery: a write that never closes its query's
+// rows does not keep Close waiting: the rows close with the transaction.
+func TestStoreCloseAfterALeakedQuery(t *testing.T) {
+	st, err := OpenSQLite(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := st.Write(ctx, func(tx *Tx) error {
+		if err := insertKey(tx, "a"); err != nil {
+			return err
+		}
+		_, err := tx.Query(`SELECT id FROM api_keys`) // never closed
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Write(ctx, func(tx *Tx) error { return insertKey(tx, "b") }); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- st.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close still waiting 10 s after a write left its rows open")
+	}
+}
+
 // TestStoreAcksAfterSync: a write is acknowledged only once the WAL is
 // synced, and a failed sync fails the writes it covered and every write
 // after it (their durability can no longer be promised).
