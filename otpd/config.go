@@ -79,7 +79,7 @@ type OTPConfig struct {
 	Templates     map[string]string `yaml:"templates"`      // locale -> text with {otp} {phone} {ttl}
 	Locale        string            `yaml:"locale"`         // default locale, default "en"
 	HMACKeyFile   string            `yaml:"hmac_key_file"`  // default <data>/secret.key
-	DefaultRegion string            `yaml:"default_region"` // region for numbers without +, "" = require +
+	DefaultRegion string            `yaml:"default_region"` // region for numbers without + or 00, "" = require one
 }
 
 // LimitsConfig is the rate limiting, the first defence against SMS pumping.

@@ -38,7 +38,7 @@ func parsePhone(raw, defaultRegion string, strict bool) (Phone, error) {
 		return Phone{}, &PhoneError{"phone is too long to be a number"}
 	}
 	if !strings.HasPrefix(raw, "+") && !strings.HasPrefix(raw, "00") && defaultRegion == "" {
-		return Phone{}, &PhoneError{"phone must be in international format, starting with + and the country code"}
+		return Phone{}, &PhoneError{"phone must be in international format, starting with + (or 00) and the country code"}
 	}
 	if defaultRegion == "" && strings.HasPrefix(raw, "00") {
 		// 00 is the international prefix where no region says otherwise;
