@@ -31,6 +31,35 @@ func insertKey(tx *Tx, id string) error {
 	return err
 }
 
+// writeBatch runs n writes, fn(tx, i) the i-th, as one batch: it holds
+// the writer while they queue, in order, each before the next starts, and
+// returns what each was told.
+func writeBatch(t *testing.T, st *Store, n int, fn func(tx *Tx, i int) error) []error {
+	t.Helper()
+	ctx := context.Background()
+	hold, release := make(chan struct{}), make(chan struct{})
+	go st.Write(ctx, func(tx *Tx) error { close(hold); <-release; return nil })
+	<-hold
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = st.Write(ctx, func(tx *Tx) error { return fn(tx, i) })
+		}()
+		for deadline := time.Now().Add(10 * time.Second); len(st.ops) < i+1; time.Sleep(100 * time.Microsecond) {
+			if time.Now().After(deadline) {
+				close(release)
+				t.Fatalf("write %d did not queue", i)
+			}
+		}
+	}
+	close(release)
+	wg.Wait()
+	return errs
+}
+
 // TestStoreBatchOneWriteFails: writes queued together commit together; one
 // that fails is undone alone, and the others (run again after the failed
 // optimistic attempt) are committed once, with their results set afresh.
@@ -38,41 +67,18 @@ func TestStoreBatchOneWriteFails(t *testing.T) {
 	st := openTestStore(t)
 	ctx := context.Background()
 	boom := errors.New("boom")
-
-	// Hold the writer so that the writes below queue into one batch.
-	hold, release := make(chan struct{}), make(chan struct{})
-	go st.Write(ctx, func(tx *Tx) error { close(hold); <-release; return nil })
-	<-hold
-
 	const n = 20
-	var wg sync.WaitGroup
-	errs := make([]error, n)
 	runs := make([]int, n)
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = st.Write(ctx, func(tx *Tx) error {
-				runs[i]++
-				if err := insertKey(tx, fmt.Sprint("k", i)); err != nil {
-					return err
-				}
-				if i == 7 {
-					return boom // after its insert: the insert must be undone
-				}
-				return nil
-			})
-		}()
-		// In order, each queued (behind the held write) before the next
-		// starts, so that writes 0 to 6 come before the failing one.
-		for deadline := time.Now().Add(10 * time.Second); len(st.ops) < i+1; time.Sleep(100 * time.Microsecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("write %d did not queue", i)
-			}
+	errs := writeBatch(t, st, n, func(tx *Tx, i int) error {
+		runs[i]++
+		if err := insertKey(tx, fmt.Sprint("k", i)); err != nil {
+			return err
 		}
-	}
-	close(release)
-	wg.Wait()
+		if i == 7 {
+			return boom // after its insert: the insert must be undone
+		}
+		return nil
+	})
 
 	for i, err := range errs {
 		if i == 7 {
@@ -144,35 +150,16 @@ func TestStoreWriteThatLosesItsTransaction(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	hold, release := make(chan struct{}), make(chan struct{})
-	go st.Write(ctx, func(tx *Tx) error { close(hold); <-release; return nil })
-	<-hold
-	const n = 5
-	var wg sync.WaitGroup
-	errs := make([]error, n)
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = st.Write(ctx, func(tx *Tx) error {
-				if err := insertKey(tx, fmt.Sprint("k", i)); err != nil {
-					return err
-				}
-				if i == 2 {
-					_, err := tx.Exec(`INSERT INTO doomed VALUES (1)`)
-					return err
-				}
-				return nil
-			})
-		}()
-		for deadline := time.Now().Add(10 * time.Second); len(st.ops) < i+1; time.Sleep(100 * time.Microsecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("write %d did not queue", i)
-			}
+	errs := writeBatch(t, st, 5, func(tx *Tx, i int) error {
+		if err := insertKey(tx, fmt.Sprint("k", i)); err != nil {
+			return err
 		}
-	}
-	close(release)
-	wg.Wait()
+		if i == 2 {
+			_, err := tx.Exec(`INSERT INTO doomed VALUES (1)`)
+			return err
+		}
+		return nil
+	})
 	for i, err := range errs {
 		if (err != nil) != (i == 2) {
 			t.Errorf("write %d: %v", i, err)
