@@ -337,10 +337,15 @@ func (s *Sender) claim(n int) ([]*claimed, error) {
 			}
 			for srows.Next() {
 				var seq int
-				srows.Scan(&seq)
+				if err := srows.Scan(&seq); err != nil {
+					srows.Close()
+					return err
+				}
 				c.done[seq] = true
 			}
-			srows.Close()
+			if err := errors.Join(srows.Err(), srows.Close()); err != nil {
+				return err
+			}
 			out = append(out, c)
 		}
 		return nil

@@ -168,6 +168,51 @@ type Tx struct {
 	// connection, and Close would wait for it for ever. (A *sql.Row
 	// closes itself when scanned; QueryRow's callers always scan.)
 	rows []*sql.Rows
+	// err is the first error a statement of the running write met. The
+	// write fails with it whatever the write returns, and its later
+	// statements are refused with it: some errors roll back the whole
+	// transaction, and a statement after one would run on its own and
+	// commit at once. first is where the write's results start in rows.
+	err   error
+	first int
+}
+
+// run runs one write in the transaction and returns its error, or else
+// the first error its statements met (reading rows included), which the
+// write may have passed over.
+func (t *Tx) run(fn func(tx *Tx) error) error {
+	t.err, t.first = nil, len(t.rows)
+	err := fn(t)
+	if err == nil {
+		err = t.err
+	}
+	for _, r := range t.rows[t.first:] {
+		if err != nil {
+			break
+		}
+		err = r.Err()
+	}
+	return err
+}
+
+// failed records err as the running write's first error, and returns it.
+func (t *Tx) failed(err error) error {
+	if err != nil && t.err == nil {
+		t.err = err
+	}
+	return err
+}
+
+// ctl runs a statement of the store's own (BEGIN, SAVEPOINT, ...), not one
+// of a write's: its error is the caller's to judge.
+func (t *Tx) ctl(q string) error {
+	var err error
+	if st := t.stmt(q); st != nil {
+		_, err = st.Exec()
+	} else {
+		_, err = t.s.wconn.ExecContext(context.Background(), q)
+	}
+	return err
 }
 
 // stmt returns the prepared form of q, preparing it the first time; nil
@@ -191,14 +236,24 @@ func (t *Tx) stmt(q string) *sql.Stmt {
 
 // Exec runs a statement.
 func (t *Tx) Exec(q string, args ...any) (sql.Result, error) {
-	if st := t.stmt(q); st != nil {
-		return st.Exec(args...)
+	if t.err != nil {
+		return nil, t.err
 	}
-	return t.s.wconn.ExecContext(context.Background(), q, args...)
+	var res sql.Result
+	var err error
+	if st := t.stmt(q); st != nil {
+		res, err = st.Exec(args...)
+	} else {
+		res, err = t.s.wconn.ExecContext(context.Background(), q, args...)
+	}
+	return res, t.failed(err)
 }
 
 // Query runs a query.
 func (t *Tx) Query(q string, args ...any) (*sql.Rows, error) {
+	if t.err != nil {
+		return nil, t.err
+	}
 	var rows *sql.Rows
 	var err error
 	if st := t.stmt(q); st != nil {
@@ -206,18 +261,41 @@ func (t *Tx) Query(q string, args ...any) (*sql.Rows, error) {
 	} else {
 		rows, err = t.s.wconn.QueryContext(context.Background(), q, args...)
 	}
-	if err == nil {
-		t.rows = append(t.rows, rows)
+	if err != nil {
+		return nil, t.failed(err)
 	}
-	return rows, err
+	t.rows = append(t.rows, rows)
+	return rows, nil
 }
 
 // QueryRow runs a query for one row.
-func (t *Tx) QueryRow(q string, args ...any) *sql.Row {
-	if st := t.stmt(q); st != nil {
-		return st.QueryRow(args...)
+func (t *Tx) QueryRow(q string, args ...any) *Row {
+	if t.err != nil {
+		return &Row{t: t}
 	}
-	return t.s.wconn.QueryRowContext(context.Background(), q, args...)
+	if st := t.stmt(q); st != nil {
+		return &Row{t: t, row: st.QueryRow(args...)}
+	}
+	return &Row{t: t, row: t.s.wconn.QueryRowContext(context.Background(), q, args...)}
+}
+
+// Row is the result of Tx.QueryRow.
+type Row struct {
+	t   *Tx
+	row *sql.Row // nil: refused, for an earlier error of the write
+}
+
+// Scan is sql.Row's Scan; an error other than sql.ErrNoRows is the
+// write's error too.
+func (r *Row) Scan(dest ...any) error {
+	if r.row == nil {
+		return r.t.err
+	}
+	err := r.row.Scan(dest...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	return r.t.failed(err)
 }
 
 // begin starts a write transaction; end commits it, or rolls it back when
@@ -589,10 +667,15 @@ func (s *Store) Broken() bool { return s.broken.Load() }
 func (s *Store) commitAll(batch []*writeOp) bool {
 	tx, err := s.begin()
 	if err != nil {
-		return false
+		// Not again in commitEach: a BEGIN that waited busy_timeout for
+		// another process's write has waited enough.
+		for _, op := range batch {
+			op.done <- fmt.Errorf("store: begin: %w", err)
+		}
+		return true
 	}
 	for _, op := range batch {
-		if err := op.fn(tx); err != nil {
+		if err := tx.run(op.fn); err != nil {
 			tx.end(false)
 			return false
 		}
@@ -620,23 +703,22 @@ func (s *Store) commitEach(batch []*writeOp) {
 	}
 	if len(batch) == 1 {
 		// Alone in its transaction: no savepoint needed.
-		if err := batch[0].fn(tx); err != nil {
+		if err := tx.run(batch[0].fn); err != nil {
 			tx.end(false)
 			batch[0].done <- err
 			return
 		}
 	} else {
 		for i, op := range batch {
-			if _, err := tx.Exec(`SAVEPOINT w`); err != nil {
+			if err := tx.ctl(`SAVEPOINT w`); err != nil {
 				errs[i] = err
 				continue
 			}
 			lost := false
-			if errs[i] = op.fn(tx); errs[i] != nil {
-				_, err := tx.Exec(`ROLLBACK TO w`)
-				lost = err != nil
+			if errs[i] = tx.run(op.fn); errs[i] != nil {
+				lost = tx.ctl(`ROLLBACK TO w`) != nil
 			}
-			if _, err := tx.Exec(`RELEASE w`); err != nil {
+			if tx.ctl(`RELEASE w`) != nil {
 				lost = true
 			}
 			if lost {

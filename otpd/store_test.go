@@ -136,8 +136,10 @@ func TestStoreWriteAfterAStrayTransaction(t *testing.T) {
 
 // TestStoreWriteThatLosesItsTransaction: a write whose error rolls back
 // the whole transaction (as RAISE(ROLLBACK) does, and SQLite itself on
-// some errors) fails alone; the writes of its batch before and after it
-// are committed, once each, and told so.
+// some errors) fails alone, also when it passes over the error and goes
+// on (what it writes after is refused, not committed on its own); the
+// writes of its batch before and after it are committed, once each, and
+// told so.
 func TestStoreWriteThatLosesItsTransaction(t *testing.T) {
 	st := openTestStore(t)
 	ctx := context.Background()
@@ -150,26 +152,35 @@ func TestStoreWriteThatLosesItsTransaction(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	errs := writeBatch(t, st, 5, func(tx *Tx, i int) error {
+	doomed := func(i int) bool { return i == 2 || i == 3 }
+	errs := writeBatch(t, st, 6, func(tx *Tx, i int) error {
 		if err := insertKey(tx, fmt.Sprint("k", i)); err != nil {
 			return err
 		}
-		if i == 2 {
+		switch i {
+		case 2:
 			_, err := tx.Exec(`INSERT INTO doomed VALUES (1)`)
 			return err
+		case 3:
+			tx.Exec(`INSERT INTO doomed VALUES (1)`) // the error passed over
+			insertKey(tx, "k3-after")
 		}
 		return nil
 	})
 	for i, err := range errs {
-		if (err != nil) != (i == 2) {
+		if (err != nil) != doomed(i) {
 			t.Errorf("write %d: %v", i, err)
 		}
-		var c int
-		if err := st.QueryRow(ctx, `SELECT count(*) FROM api_keys WHERE id = ?`, fmt.Sprint("k", i)).Scan(&c); err != nil {
-			t.Fatal(err)
-		}
-		if want := map[bool]int{true: 0, false: 1}[i == 2]; c != want {
-			t.Errorf("write %d: %d rows committed, want %d", i, c, want)
+	}
+	for i := range 6 {
+		for _, id := range []string{fmt.Sprint("k", i), fmt.Sprint("k", i, "-after")} {
+			var c int
+			if err := st.QueryRow(ctx, `SELECT count(*) FROM api_keys WHERE id = ?`, id).Scan(&c); err != nil {
+				t.Fatal(err)
+			}
+			if want := map[bool]int{true: 0, false: 1}[doomed(i) || id != fmt.Sprint("k", i)]; c != want {
+				t.Errorf("key %s: %d rows committed, want %d", id, c, want)
+			}
 		}
 	}
 	if err := st.Write(ctx, func(tx *Tx) error { return insertKey(tx, "later") }); err != nil {
