@@ -187,10 +187,9 @@ func (t *Tx) run(fn func(tx *Tx) error) error {
 		err = t.err
 	}
 	for _, r := range t.rows[t.first:] {
-		if err != nil {
-			break
+		if err == nil {
+			err = r.Err()
 		}
-		err = r.Err()
 	}
 	return err
 }
@@ -203,23 +202,20 @@ func (t *Tx) failed(err error) error {
 	return err
 }
 
-// ctl runs a statement of the store's own (BEGIN, SAVEPOINT, ...), not one
-// of a write's: its error is the caller's to judge.
-func (t *Tx) ctl(q string) error {
-	var err error
-	if st := t.stmt(q); st != nil {
-		_, err = st.Exec()
-	} else {
-		_, err = t.s.wconn.ExecContext(context.Background(), q)
+// exec runs a statement on the writer's connection, prepared once. The
+// store's own (BEGIN, SAVEPOINT, ...) run through it directly: their
+// errors are the caller's to judge, not a write's.
+func (s *Store) exec(q string, args ...any) (sql.Result, error) {
+	if st := s.stmt(q); st != nil {
+		return st.Exec(args...)
 	}
-	return err
+	return s.wconn.ExecContext(context.Background(), q, args...)
 }
 
 // stmt returns the prepared form of q, preparing it the first time; nil
 // when preparing fails (the statement then runs unprepared and reports its
 // own error) or when the writer keeps enough already.
-func (t *Tx) stmt(q string) *sql.Stmt {
-	s := t.s
+func (s *Store) stmt(q string) *sql.Stmt {
 	if st := s.wstmts[q]; st != nil {
 		return st
 	}
@@ -239,13 +235,7 @@ func (t *Tx) Exec(q string, args ...any) (sql.Result, error) {
 	if t.err != nil {
 		return nil, t.err
 	}
-	var res sql.Result
-	var err error
-	if st := t.stmt(q); st != nil {
-		res, err = st.Exec(args...)
-	} else {
-		res, err = t.s.wconn.ExecContext(context.Background(), q, args...)
-	}
+	res, err := t.s.exec(q, args...)
 	return res, t.failed(err)
 }
 
@@ -256,7 +246,7 @@ func (t *Tx) Query(q string, args ...any) (*sql.Rows, error) {
 	}
 	var rows *sql.Rows
 	var err error
-	if st := t.stmt(q); st != nil {
+	if st := t.s.stmt(q); st != nil {
 		rows, err = st.Query(args...)
 	} else {
 		rows, err = t.s.wconn.QueryContext(context.Background(), q, args...)
@@ -273,7 +263,7 @@ func (t *Tx) QueryRow(q string, args ...any) *Row {
 	if t.err != nil {
 		return &Row{t: t}
 	}
-	if st := t.stmt(q); st != nil {
+	if st := t.s.stmt(q); st != nil {
 		return &Row{t: t, row: st.QueryRow(args...)}
 	}
 	return &Row{t: t, row: t.s.wconn.QueryRowContext(context.Background(), q, args...)}
@@ -301,15 +291,14 @@ func (r *Row) Scan(dest ...any) error {
 // begin starts a write transaction; end commits it, or rolls it back when
 // commit is false or the commit fails (which leaves it open in SQLite).
 func (s *Store) begin() (*Tx, error) {
-	ctx := context.Background()
-	_, err := s.wconn.ExecContext(ctx, `BEGIN IMMEDIATE`)
+	_, err := s.exec(`BEGIN IMMEDIATE`)
 	if err != nil && strings.Contains(err.Error(), "within a transaction") {
 		// A transaction left open by a commit and a rollback that both
 		// failed would refuse every later one: end it, and try once more.
 		// (Not for other errors: a BEGIN that waited busy_timeout for
 		// another process's write has waited enough.)
-		s.wconn.ExecContext(ctx, `ROLLBACK`)
-		_, err = s.wconn.ExecContext(ctx, `BEGIN IMMEDIATE`)
+		s.exec(`ROLLBACK`)
+		_, err = s.exec(`BEGIN IMMEDIATE`)
 	}
 	if err != nil {
 		return nil, err
@@ -318,20 +307,19 @@ func (s *Store) begin() (*Tx, error) {
 }
 
 func (t *Tx) end(commit bool) error {
-	ctx := context.Background()
 	for _, r := range t.rows {
 		r.Close()
 	}
 	t.rows = nil
 	if commit {
-		_, err := t.s.wconn.ExecContext(ctx, `COMMIT`)
+		_, err := t.s.exec(`COMMIT`)
 		if err == nil {
 			return nil
 		}
-		t.s.wconn.ExecContext(ctx, `ROLLBACK`)
+		t.s.exec(`ROLLBACK`)
 		return err
 	}
-	_, err := t.s.wconn.ExecContext(ctx, `ROLLBACK`)
+	_, err := t.s.exec(`ROLLBACK`)
 	return err
 }
 
@@ -710,15 +698,16 @@ func (s *Store) commitEach(batch []*writeOp) {
 		}
 	} else {
 		for i, op := range batch {
-			if err := tx.ctl(`SAVEPOINT w`); err != nil {
+			if _, err := s.exec(`SAVEPOINT w`); err != nil {
 				errs[i] = err
 				continue
 			}
 			lost := false
 			if errs[i] = tx.run(op.fn); errs[i] != nil {
-				lost = tx.ctl(`ROLLBACK TO w`) != nil
+				_, err := s.exec(`ROLLBACK TO w`)
+				lost = err != nil
 			}
-			if tx.ctl(`RELEASE w`) != nil {
+			if _, err := s.exec(`RELEASE w`); err != nil {
 				lost = true
 			}
 			if lost {
