@@ -121,8 +121,9 @@ func FuzzParseReceipt(f *testing.F) {
 
 // FuzzParseTime: any 16 characters from a peer's time field give a time or
 // an error, never a panic; an absolute time formats back to itself (its
-// zone kept: quarter hours, at most 12 hours), and a relative one is never
-// before now.
+// zone kept: quarter hours, at most 12 hours), and a relative one is its
+// interval from now (exactly, without years and months; never before now
+// with them).
 func FuzzParseTime(f *testing.F) {
 	for _, s := range []string{"", "261203101530504+", "261203101530004-", "991231235959948+", "000001000000000R",
 		"990000000000000R", "260229000000000+", "251301000000000+", "2612031015300X4+", "26120310153000 R",
