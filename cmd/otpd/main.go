@@ -7,11 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/signal"
-	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -23,7 +21,6 @@ import (
 	"github.com/urfave/cli/v2"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
-	"gopkg.in/yaml.v3"
 )
 
 func main() {
@@ -85,183 +82,13 @@ func loggerConfig(lvl zapcore.Level, asJSON bool) zap.Config {
 	return cfg
 }
 
-// binding maps one flag onto a Config field.
-type binding struct {
-	flag  cli.Flag
-	apply func(c *cli.Context, cfg *otpd.Config) error
-}
-
-func str(name, usage string, set func(*otpd.Config, string)) binding {
-	return binding{
-		flag:  &cli.StringFlag{Name: name, Usage: u(usage), DefaultText: d(usage), EnvVars: []string{envName(name)}},
-		apply: func(c *cli.Context, cfg *otpd.Config) error { set(cfg, c.String(name)); return nil },
-	}
-}
-
-func integer(name, usage string, set func(*otpd.Config, int)) binding {
-	return binding{
-		flag:  &cli.IntFlag{Name: name, Usage: u(usage), DefaultText: d(usage), EnvVars: []string{envName(name)}},
-		apply: func(c *cli.Context, cfg *otpd.Config) error { set(cfg, c.Int(name)); return nil },
-	}
-}
-
-func float(name, usage string, set func(*otpd.Config, float64)) binding {
-	return binding{
-		flag:  &cli.Float64Flag{Name: name, Usage: u(usage), DefaultText: d(usage), EnvVars: []string{envName(name)}},
-		apply: func(c *cli.Context, cfg *otpd.Config) error { set(cfg, c.Float64(name)); return nil },
-	}
-}
-
-func duration(name, usage string, set func(*otpd.Config, time.Duration)) binding {
-	return binding{
-		flag:  &cli.DurationFlag{Name: name, Usage: u(usage), DefaultText: d(usage), EnvVars: []string{envName(name)}},
-		apply: func(c *cli.Context, cfg *otpd.Config) error { set(cfg, c.Duration(name)); return nil },
-	}
-}
-
-func boolean(name, usage string, set func(*otpd.Config, bool)) binding {
-	return binding{
-		flag:  &cli.BoolFlag{Name: name, Usage: usage, EnvVars: []string{envName(name)}},
-		apply: func(c *cli.Context, cfg *otpd.Config) error { set(cfg, c.Bool(name)); return nil },
-	}
-}
-
-func rate(name, usage string, set func(*otpd.Config, otpd.Rate)) binding {
-	return binding{
-		flag: &cli.StringFlag{Name: name, Usage: u(usage), DefaultText: d(usage), EnvVars: []string{envName(name)}},
-		apply: func(c *cli.Context, cfg *otpd.Config) error {
-			r, err := otpd.ParseRate(c.String(name))
-			if err != nil {
-				return fmt.Errorf("--%s: %w", name, err)
-			}
-			set(cfg, r)
-			return nil
-		},
-	}
-}
-
-var defaultRE = regexp.MustCompile(`\s*\(default ([^)]*)\)`)
-
-// splitDefault moves "(default X)" out of a usage text, for the flag's
-// DefaultText: the flags have no Value of their own, so that only what the
-// user set overrides the YAML file and the built-in defaults.
-func splitDefault(usage string) (string, string) {
-	m := defaultRE.FindStringSubmatchIndex(usage)
-	if m == nil {
-		return usage, ""
-	}
-	return usage[:m[0]] + usage[m[1]:], usage[m[2]:m[3]]
-}
-
-func u(usage string) string { us, _ := splitDefault(usage); return us }
-
-func d(usage string) string {
-	_, def := splitDefault(usage)
-	return def
-}
-
-func envName(flag string) string {
-	return "OTPD_" + strings.ToUpper(strings.NewReplacer("-", "_", "+", "_").Replace(flag))
-}
-
-// serveBindings are the flags of otpd serve, each also OTPD_<NAME> and a
-// key of the YAML file.
-var serveBindings = []binding{
-	str("http", "HTTP listen address (default 127.0.0.1:8080) [http.addr]", func(c *otpd.Config, v string) { c.HTTP.Addr = v }),
-	str("http-tls-cert", "serve HTTPS with this certificate (PEM) [http.tls_cert]", func(c *otpd.Config, v string) { c.HTTP.TLSCert = v }),
-	str("http-tls-key", "key of --http-tls-cert (PEM) [http.tls_key]", func(c *otpd.Config, v string) { c.HTTP.TLSKey = v }),
-	boolean("no-auth", "serve the API without API keys [http.no_auth]", func(c *otpd.Config, v bool) { c.HTTP.NoAuth = v }),
-	str("data", "data directory: SQLite store and secret key (default ./otpd-data) [data_dir]", func(c *otpd.Config, v string) { c.DataDir = v }),
-	str("smsc", "SMSC host:port; without it otpd runs on the embedded simulator [smsc.addr]", func(c *otpd.Config, v string) { c.SMSC.Addr = v }),
-	str("system-id", "SMPP system_id [smsc.system_id]", func(c *otpd.Config, v string) { c.SMSC.SystemID = v }),
-	str("password", "SMPP password [smsc.password]", func(c *otpd.Config, v string) { c.SMSC.Password = v }),
-	str("system-type", "SMPP system_type [smsc.system_type]", func(c *otpd.Config, v string) { c.SMSC.SystemType = v }),
-	str("bind-mode", "trx (transceivers) or tx+rx (transmitter and receiver pairs) [smsc.bind_mode] (default trx)", func(c *otpd.Config, v string) { c.SMSC.BindMode = v }),
-	integer("binds", "number of binds (or pairs) [smsc.binds] (default 1)", func(c *otpd.Config, v int) { c.SMSC.Binds = v }),
-	integer("window", "outstanding requests per bind [smsc.window] (default 10)", func(c *otpd.Config, v int) { c.SMSC.Window = v }),
-	float("tps", "submits per second over all binds [smsc.tps] (default 0: no limit)", func(c *otpd.Config, v float64) { c.SMSC.TPS = v }),
-	float("bind-tps", "submits per second per bind [smsc.bind_tps] (default 0: no limit)", func(c *otpd.Config, v float64) { c.SMSC.BindTPS = v }),
-	duration("enquire-link", "enquire_link interval (default 30s) [smsc.enquire_link]", func(c *otpd.Config, v time.Duration) { c.SMSC.EnquireLink = v }),
-	duration("response-timeout", "wait for each SMPP response (default 10s) [smsc.response_timeout]", func(c *otpd.Config, v time.Duration) { c.SMSC.ResponseTimeout = v }),
-	duration("reconnect-min", "first reconnect backoff (default 500ms) [smsc.reconnect_min]", func(c *otpd.Config, v time.Duration) { c.SMSC.ReconnectMin = v }),
-	duration("reconnect-max", "largest reconnect backoff (default 30s) [smsc.reconnect_max]", func(c *otpd.Config, v time.Duration) { c.SMSC.ReconnectMax = v }),
-	duration("throttle-pause", "pause of a bind after ESME_RTHROTTLED (default 1s) [smsc.throttle_pause]", func(c *otpd.Config, v time.Duration) { c.SMSC.ThrottlePause = v }),
-	str("source-addr", "S_ADDR: sender address (default OTPD) [smsc.source_addr]", func(c *otpd.Config, v string) { c.SMSC.SourceAddr = v }),
-	integer("source-ton", "TON of S_ADDR [smsc.source_ton] (default -1: derive, alphanumeric 5, international 1, short code 3)", func(c *otpd.Config, v int) { c.SMSC.SourceTON = v }),
-	integer("source-npi", "NPI of S_ADDR [smsc.source_npi] (default -1: derive)", func(c *otpd.Config, v int) { c.SMSC.SourceNPI = v }),
-	integer("dest-ton", "TON of destination numbers (default 1) [smsc.dest_ton]", func(c *otpd.Config, v int) { c.SMSC.DestTON = v }),
-	integer("dest-npi", "NPI of destination numbers (default 1) [smsc.dest_npi]", func(c *otpd.Config, v int) { c.SMSC.DestNPI = v }),
-	integer("registered-delivery", "registered_delivery of submits (default 1: receipts) [smsc.registered_delivery]", func(c *otpd.Config, v int) { c.SMSC.RegisteredDelivery = v }),
-	str("data-coding", "auto (GSM 03.38 when possible, else UCS-2), gsm, ucs2 or latin1 [smsc.data_coding] (default auto)", func(c *otpd.Config, v string) { c.SMSC.DataCoding = v }),
-	str("concat", "long messages: udh, udh16, sar or payload [smsc.concat] (default udh)", func(c *otpd.Config, v string) { c.SMSC.Concat = v }),
-	str("message-id-format", "base of the SMSC's message ids in receipts: auto, dec or hex [smsc.message_id_format] (default auto; dec with the embedded simulator)", func(c *otpd.Config, v string) { c.SMSC.MessageIDFormat = v }),
-	boolean("smsc-tls", "SMPP over TLS [smsc.tls]", func(c *otpd.Config, v bool) { c.SMSC.TLS = v }),
-	boolean("smsc-tls-skip-verify", "do not verify the SMSC's certificate [smsc.tls_skip_verify]", func(c *otpd.Config, v bool) { c.SMSC.TLSSkipVerify = v }),
-	str("smsc-tls-ca", "CA certificates (PEM) to verify the SMSC with [smsc.tls_ca]", func(c *otpd.Config, v string) { c.SMSC.TLSCA = v }),
-	integer("otp-length", "digits of a code (default 6) [otp.length]", func(c *otpd.Config, v int) { c.OTP.Length = v }),
-	integer("otp-min-length", "floor of a requested length (default 6) [otp.min_length]", func(c *otpd.Config, v int) { c.OTP.MinLength = v }),
-	duration("otp-ttl", "life of a code (default 5m, at most 10m) [otp.ttl]", func(c *otpd.Config, v time.Duration) { c.OTP.TTL = v }),
-	integer("max-attempts", "verification attempts per challenge (default 5) [otp.max_attempts]", func(c *otpd.Config, v int) { c.OTP.MaxAttempts = v }),
-	duration("resend-after", "cooldown between codes of a challenge (default 30s) [otp.resend_after]", func(c *otpd.Config, v time.Duration) { c.OTP.ResendAfter = v }),
-	integer("max-sends", "codes per challenge (default 3) [otp.max_sends]", func(c *otpd.Config, v int) { c.OTP.MaxSends = v }),
-	str("default-region", "region of numbers given without + or 00, e.g. DE (default: require + or 00) [otp.default_region]", func(c *otpd.Config, v string) { c.OTP.DefaultRegion = v }),
-	rate("limit-phone", "sends per phone number, N/duration (default 5/10m) [limits.per_phone]", func(c *otpd.Config, v otpd.Rate) { c.Limits.PerPhone = v }),
-	rate("limit-key", "sends per API key (default 600/1m) [limits.per_key]", func(c *otpd.Config, v otpd.Rate) { c.Limits.PerKey = v }),
-	rate("limit-country", "sends per country calling code (default 1000/1m) [limits.per_country]", func(c *otpd.Config, v otpd.Rate) { c.Limits.PerCountry = v }),
-	rate("limit-global", "sends in all (default 100000/1m) [limits.global]", func(c *otpd.Config, v otpd.Rate) { c.Limits.Global = v }),
-	str("allow-countries", "comma-separated regions SMS may go to, e.g. DE,AT,CH (default all) [limits.allow_countries]", func(c *otpd.Config, v string) {
-		c.Limits.AllowCountries = nil
-		for _, r := range strings.Split(v, ",") {
-			if r = strings.TrimSpace(r); r != "" {
-				c.Limits.AllowCountries = append(c.Limits.AllowCountries, r)
-			}
-		}
-	}),
-	str("uncertain", "a submit whose response never came: resubmit (default) or fail [sender.uncertain]", func(c *otpd.Config, v string) { c.Sender.Uncertain = v }),
-	integer("workers", "messages submitted at once (default 2 x window x binds) [sender.workers]", func(c *otpd.Config, v int) { c.Sender.Workers = v }),
-	duration("retention", "how long challenges, messages and receipts are kept [retention] (default 720h)", func(c *otpd.Config, v time.Duration) { c.Retention = v }),
-	str("sim-http", "embedded simulator's HTTP API (default 127.0.0.1:8025) [simulator.http]", func(c *otpd.Config, v string) { c.Sim.HTTPAddr = v }),
-	str("sim-smpp", "embedded simulator's SMPP address (default a free loopback port) [simulator.smpp]", func(c *otpd.Config, v string) { c.Sim.SMPPAddr = v }),
-	str("sim-dlr-delay", "embedded simulator's receipt delay (default 200ms) [simulator.dlr_delay]", func(c *otpd.Config, v string) { c.Sim.DLRDelay = v }),
-}
-
-// loadConfig builds the configuration: YAML file, then environment and
-// flags over it, then defaults.
-func loadConfig(c *cli.Context) (otpd.Config, error) {
-	cfg := otpd.NewConfig()
-	if f := c.String("config"); f != "" {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return cfg, fmt.Errorf("--config: %w", err)
-		}
-		dec := yaml.NewDecoder(strings.NewReader(string(b)))
-		dec.KnownFields(true)
-		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-			return cfg, fmt.Errorf("config file %s: %w", f, err)
-		}
-	}
-	for _, b := range serveBindings {
-		if c.IsSet(b.flag.Names()[0]) {
-			if err := b.apply(c, &cfg); err != nil {
-				return cfg, err
-			}
-		}
-	}
-	cfg.Defaults()
-	return cfg, cfg.Validate()
-}
-
 func serveCmd() *cli.Command {
-	flags := []cli.Flag{&cli.StringFlag{Name: "config", Usage: "YAML configuration file", EnvVars: []string{"OTPD_CONFIG"}},
-		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"OTPD_LOG_LEVEL"}},
-		&cli.BoolFlag{Name: "log-json", Usage: "logs as JSON lines", EnvVars: []string{"OTPD_LOG_JSON"}}}
-	for _, b := range serveBindings {
-		flags = append(flags, b.flag)
-	}
+	flags := serveSpec.Flags()
 	return &cli.Command{
 		Name:  "serve",
 		Usage: "run the daemon (without --smsc: on the embedded simulator)",
-		Description: "Every flag is also an OTPD_* environment variable and a key of the YAML file (in brackets).\n" +
+		Description: "Every flag is also an OTPD_* environment variable and a key of the YAML file (in brackets);\n" +
+			"a flag wins over its variable, the variable over the file. docs/configuration.md lists them all.\n" +
 			"Without --smsc, otpd runs on its embedded default: SQLite in --data and an in-process SMSC simulator.",
 		Flags: flags,
 		Action: func(c *cli.Context) error {
