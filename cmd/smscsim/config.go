@@ -1,44 +1,73 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
-	"gopkg.in/yaml.v3"
 
+	"github.com/otpd/otpd/cmd/internal/conf"
 	"github.com/otpd/otpd/simulator"
 )
 
-// fileConfig is the YAML file. Pointers tell a key that is absent from one
-// set to its zero value.
-type fileConfig struct {
-	SMPP              *string           `yaml:"smpp"`
-	HTTP              *string           `yaml:"http"`
-	SystemID          *string           `yaml:"system_id"`
-	Accounts          []fileAccount     `yaml:"accounts"`
-	DLRDelay          *string           `yaml:"dlr_delay"`
-	DLROutcomes       *string           `yaml:"dlr_outcomes"`
-	MessageIDFormat   *string           `yaml:"message_id_format"`
-	ReceiptIDFormat   *string           `yaml:"receipt_id_format"`
-	ReceiptTLVKeepsID *bool             `yaml:"receipt_tlv_keeps_id"`
-	ReceiptText       *bool             `yaml:"receipt_text"`
-	ReceiptRetry      *time.Duration    `yaml:"receipt_retry"`
-	Retention         *int              `yaml:"retention"`
-	MaxPendingRcpts   *int              `yaml:"max_pending_receipts"`
-	Rules             []fileRule        `yaml:"rules"`
-	NoDefaultRules    *bool             `yaml:"no_default_rules"`
-	Seed              *int64            `yaml:"seed"`
-	Window            *int              `yaml:"window"`
-	SegmentTimeout    *time.Duration    `yaml:"segment_timeout"`
-	Faults            *simulator.Faults `yaml:"faults"`
-	LogLevel          *string           `yaml:"log_level"`
-	LogFormat         *string           `yaml:"log_format"`
+// Groups of the reference in docs/smscsim.md.
+const (
+	gFile     = "Configuration file"
+	gListen   = "Listeners and accounts"
+	gReceipts = "Messages and receipts"
+	gFaults   = "Faults"
+	gLog      = "Logging"
+)
+
+// spec is the one definition of smscsim's settings: each is a flag, a
+// SMSCSIM_* variable and a key of the YAML file, its default declared here.
+var spec = &conf.Spec{
+	EnvPrefix: "SMSCSIM_",
+	Groups:    []string{gFile, gListen, gReceipts, gFaults, gLog},
+	// Accounts and rules are lists of structures in the file; on the
+	// command line each is one string.
+	Sections: map[string]any{"accounts": []fileAccount{}, "rules": []fileRule{}},
+	Settings: []conf.Setting{
+		{Group: gFile, Name: "config", Usage: "YAML file with the settings"},
+
+		{Group: gListen, Name: "smpp", Key: "smpp", Value: simulator.DefaultSMPPAddr, Default: simulator.DefaultSMPPAddr, Usage: "SMPP listen address (port 0: a free port)"},
+		{Group: gListen, Name: "http", Key: "http", Value: simulator.DefaultHTTPAddr, Default: simulator.DefaultHTTPAddr, Usage: `HTTP API listen address ("" or "off": none)`},
+		{Group: gListen, Name: "account", Kind: conf.List, Env: "-", Usage: "an account that may bind: ID:PASSWORD[:bind=tx+rx+trx,max_binds=N,tps=N,system_type=T] (repeatable; SMSCSIM_ACCOUNT takes several separated by spaces; the file's accounts: a list of {system_id, password, system_type, bind_types, max_binds, tps}); with none, any bind is accepted"},
+		{Group: gListen, Name: "system-id", Key: "system_id", Value: "smscsim", Default: "smscsim", Usage: "system_id in bind responses"},
+		{Group: gListen, Name: "window", Key: "window", Kind: conf.Int, Value: 100, Default: "100", Usage: "deliver_sm outstanding per session"},
+
+		{Group: gReceipts, Name: "dlr-delay", Key: "dlr_delay", Value: "0", Default: "0", Usage: "delay before a receipt: a duration (100ms, 2s) or a range (1s-5s)"},
+		{Group: gReceipts, Name: "dlr-outcomes", Key: "dlr_outcomes", Value: "DELIVRD=1", Default: "DELIVRD=1", Usage: "receipt outcomes and their weights, STAT[:ERR]=W,...: DELIVRD, UNDELIV, EXPIRED, REJECTD, DELETED, UNKNOWN, ACCEPTD"},
+		{Group: gReceipts, Name: "message-id-format", Key: "message_id_format", Value: "dec", Default: "dec", Usage: "message ids: dec, hex or uuid"},
+		{Group: gReceipts, Name: "receipt-id-format", Key: "receipt_id_format", Value: "same", Default: "same", Usage: "ids in receipts: same (as submit_sm_resp), dec or hex"},
+		{Group: gReceipts, Name: "receipt-tlv-keeps-id", Key: "receipt_tlv_keeps_id", Kind: conf.Bool, Usage: "keep the submit_sm_resp id in receipted_message_id (only the text follows --receipt-id-format)"},
+		{Group: gReceipts, Name: "receipt-text", Key: "receipt_text", Kind: conf.Bool, Value: true, Default: "true", Usage: "write the message's first 20 characters in the receipt's text: field"},
+		{Group: gReceipts, Name: "receipt-retry", Key: "receipt_retry", Kind: conf.Duration, Value: time.Second, Default: "1s", Usage: "wait before sending a receipt again after an error answer or a lost link"},
+		{Group: gReceipts, Name: "retention", Key: "retention", Kind: conf.Int, Value: 10000, Default: "10000", Usage: "messages kept (oldest dropped first)"},
+		{Group: gReceipts, Name: "max-pending-receipts", Key: "max_pending_receipts", Kind: conf.Int, Default: "10 x --retention", Usage: "receipts owed and not yet acknowledged per system_id, at most; beyond it submits asking for a receipt get ESME_RMSGQFUL"},
+		{Group: gReceipts, Name: "rule", Kind: conf.List, Usage: "a rule by destination prefix: PREFIX=STAT[:ERR], PREFIX=reject:STATUS or PREFIX=noreceipt (repeatable; the file's rules: a list of {prefix, stat, err, reject, no_receipt})"},
+		{Group: gReceipts, Name: "no-default-rules", Key: "no_default_rules", Kind: conf.Bool, Usage: "no magic test numbers (when no --rule is given)"},
+		{Group: gReceipts, Name: "seed", Key: "seed", Kind: conf.Int64, Usage: "seed for random draws and message ids (0: random)"},
+		{Group: gReceipts, Name: "segment-timeout", Key: "segment_timeout", Kind: conf.Duration, Value: 10 * time.Minute, Default: "10m", Usage: "wait for the missing segments of a concatenated message"},
+
+		{Group: gFaults, Name: "fault-error-rate", Key: "faults.error_rate", Kind: conf.Float, Usage: "share of submits answered with --fault-error-status"},
+		{Group: gFaults, Name: "fault-error-status", Key: "faults.error_status", Value: "ESME_RSYSERR", Default: "ESME_RSYSERR", Usage: "status of --fault-error-rate (name or number)"},
+		{Group: gFaults, Name: "fault-throttle-rate", Key: "faults.throttle_rate", Kind: conf.Float, Usage: "share of submits answered ESME_RTHROTTLED"},
+		{Group: gFaults, Name: "fault-throttle-tps", Key: "faults.throttle_tps", Kind: conf.Float, Usage: "submits per second (all sessions) beyond which every submit is answered ESME_RTHROTTLED; 0: none"},
+		{Group: gFaults, Name: "fault-drop-rate", Key: "faults.drop_rate", Kind: conf.Float, Usage: "share of requests accepted but never answered"},
+		{Group: gFaults, Name: "fault-delay-rate", Key: "faults.delay_rate", Kind: conf.Float, Usage: "share of responses sent after --fault-response-delay"},
+		{Group: gFaults, Name: "fault-response-delay", Key: "faults.response_delay", Value: "0", Default: "0", Usage: "delay of delayed responses: a duration or a range"},
+		{Group: gFaults, Name: "fault-disconnect-after", Key: "faults.disconnect_after", Kind: conf.Int, Usage: "cut each connection after it has sent N requests (0: never)"},
+		{Group: gFaults, Name: "fault-disconnect-rate", Key: "faults.disconnect_rate", Kind: conf.Float, Usage: "share of requests on which the connection is cut"},
+		{Group: gFaults, Name: "fault-receipt-delay", Key: "faults.receipt_delay", Value: "0", Default: "0", Usage: "extra delay added to every receipt: a duration or a range"},
+		{Group: gFaults, Name: "fault-duplicate-receipt-rate", Key: "faults.duplicate_receipt_rate", Kind: conf.Float, Usage: "share of receipts sent twice"},
+
+		{Group: gLog, Name: "log-level", Key: "log_level", Value: "info", Default: "info", Usage: "debug (every bind and PDU), info, warn or error"},
+		{Group: gLog, Name: "log-format", Key: "log_format", Value: "json", Default: "json", Usage: "json or console"},
+	},
 }
 
 type fileAccount struct {
@@ -58,87 +87,48 @@ type fileRule struct {
 	NoReceipt bool   `yaml:"no_receipt"`
 }
 
-func readFile(path string) (*fileConfig, error) {
-	fc := &fileConfig{}
-	if path == "" {
-		return fc, nil
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(fc); err != nil && !errors.Is(err, io.EOF) { // io.EOF: an empty file
-		return nil, fmt.Errorf("config %s: %w", path, err)
-	}
-	return fc, nil
-}
-
-// loadConfig merges flags, environment (both through c) and the file.
+// loadConfig reads each setting from its flag, else its variable, else
+// the YAML file, else its default.
 func loadConfig(c *cli.Context) (simulator.Config, logConfig, error) {
 	var cfg simulator.Config
-	fc, err := readFile(c.String("config"))
+	file, err := spec.Load(c, c.String("config"))
 	if err != nil {
 		return cfg, logConfig{}, err
 	}
-	str := func(flag string, file *string) string {
-		if c.IsSet(flag) || file == nil {
-			return c.String(flag)
-		}
-		return *file
-	}
-	boolean := func(flag string, file *bool) bool {
-		if c.IsSet(flag) || file == nil {
-			return c.Bool(flag)
-		}
-		return *file
-	}
-	integer := func(flag string, file *int) int {
-		if c.IsSet(flag) || file == nil {
-			return c.Int(flag)
-		}
-		return *file
-	}
-	duration := func(flag string, file *time.Duration) time.Duration {
-		if c.IsSet(flag) || file == nil {
-			return c.Duration(flag)
-		}
-		return *file
-	}
 	var errs []error
-	cfg.SMPPAddr = str("smpp", fc.SMPP)
-	cfg.HTTPAddr = str("http", fc.HTTP)
+	cfg.SMPPAddr = c.String("smpp")
+	cfg.HTTPAddr = c.String("http")
 	if cfg.HTTPAddr == "off" {
 		cfg.HTTPAddr = ""
 	}
-	cfg.SystemID = str("system-id", fc.SystemID)
-	if cfg.DLRDelay, err = simulator.ParseDelay(str("dlr-delay", fc.DLRDelay)); err != nil {
+	cfg.SystemID = c.String("system-id")
+	if cfg.DLRDelay, err = simulator.ParseDelay(c.String("dlr-delay")); err != nil {
 		errs = append(errs, fmt.Errorf("dlr-delay: %w", err))
 	}
-	if cfg.DLROutcomes, err = simulator.ParseOutcomes(str("dlr-outcomes", fc.DLROutcomes)); err != nil {
+	if cfg.DLROutcomes, err = simulator.ParseOutcomes(c.String("dlr-outcomes")); err != nil {
 		errs = append(errs, fmt.Errorf("dlr-outcomes: %w", err))
 	}
-	cfg.MessageIDFormat = str("message-id-format", fc.MessageIDFormat)
-	cfg.ReceiptIDFormat = str("receipt-id-format", fc.ReceiptIDFormat)
-	cfg.ReceiptTLVKeepsID = boolean("receipt-tlv-keeps-id", fc.ReceiptTLVKeepsID)
-	cfg.ReceiptNoText = !boolean("receipt-text", fc.ReceiptText)
-	cfg.ReceiptRetry = duration("receipt-retry", fc.ReceiptRetry)
-	cfg.Retention = integer("retention", fc.Retention)
-	cfg.MaxPendingReceipts = integer("max-pending-receipts", fc.MaxPendingRcpts)
-	cfg.NoDefaultRules = boolean("no-default-rules", fc.NoDefaultRules)
-	cfg.Window = integer("window", fc.Window)
-	cfg.SegmentTimeout = duration("segment-timeout", fc.SegmentTimeout)
-	if c.IsSet("seed") || fc.Seed == nil {
-		cfg.Seed = c.Int64("seed")
-	} else {
-		cfg.Seed = *fc.Seed
-	}
+	cfg.MessageIDFormat = c.String("message-id-format")
+	cfg.ReceiptIDFormat = c.String("receipt-id-format")
+	cfg.ReceiptTLVKeepsID = c.Bool("receipt-tlv-keeps-id")
+	cfg.ReceiptNoText = !c.Bool("receipt-text")
+	cfg.ReceiptRetry = c.Duration("receipt-retry")
+	cfg.Retention = c.Int("retention")
+	cfg.MaxPendingReceipts = c.Int("max-pending-receipts")
+	cfg.NoDefaultRules = c.Bool("no-default-rules")
+	cfg.Window = c.Int("window")
+	cfg.SegmentTimeout = c.Duration("segment-timeout")
+	cfg.Seed = c.Int64("seed")
 
-	// Accounts: from the flags (or SMSCSIM_ACCOUNT), else the file.
+	// Accounts: from the flags or SMSCSIM_ACCOUNT (several separated by
+	// spaces, as a password may hold a comma), else the file.
 	accts := c.StringSlice("account")
-	if len(accts) == 0 {
+	if !c.IsSet("account") {
 		accts = strings.Fields(os.Getenv("SMSCSIM_ACCOUNT"))
+	}
+	var fileAccts []fileAccount
+	if _, err := file.Decode("accounts", &fileAccts); err != nil {
+		errs = append(errs, err)
 	}
 	if len(accts) > 0 {
 		for _, s := range accts {
@@ -150,7 +140,7 @@ func loadConfig(c *cli.Context) (simulator.Config, logConfig, error) {
 			cfg.Accounts = append(cfg.Accounts, a)
 		}
 	} else {
-		for _, fa := range fc.Accounts {
+		for _, fa := range fileAccts {
 			a := simulator.Account{SystemID: fa.SystemID, Password: fa.Password, SystemType: fa.SystemType, MaxBinds: fa.MaxBinds, TPS: fa.TPS}
 			if a.BindTypes, err = simulator.ParseBindTypes(fa.BindTypes); err != nil {
 				errs = append(errs, fmt.Errorf("account %q: %w", fa.SystemID, err))
@@ -160,6 +150,11 @@ func loadConfig(c *cli.Context) (simulator.Config, logConfig, error) {
 	}
 
 	// Rules: from the flags, else the file, else the defaults.
+	var fileRules []fileRule
+	inFile, err := file.Decode("rules", &fileRules)
+	if err != nil {
+		errs = append(errs, err)
+	}
 	if rules := c.StringSlice("rule"); len(rules) > 0 {
 		cfg.Rules = []simulator.Rule{}
 		for _, s := range rules {
@@ -170,9 +165,9 @@ func loadConfig(c *cli.Context) (simulator.Config, logConfig, error) {
 			}
 			cfg.Rules = append(cfg.Rules, r)
 		}
-	} else if fc.Rules != nil {
+	} else if inFile {
 		cfg.Rules = []simulator.Rule{}
-		for _, fr := range fc.Rules {
+		for _, fr := range fileRules {
 			r := simulator.Rule{Prefix: fr.Prefix, Stat: fr.Stat, Err: fr.Err, NoReceipt: fr.NoReceipt}
 			if fr.Reject != "" {
 				if r.Reject, err = simulator.ParseStatus(fr.Reject); err != nil {
@@ -183,45 +178,31 @@ func loadConfig(c *cli.Context) (simulator.Config, logConfig, error) {
 		}
 	}
 
-	// Faults: the file's, each overridden by its flag when set.
-	if fc.Faults != nil {
-		cfg.Faults = *fc.Faults
-	}
 	f := &cfg.Faults
-	float := func(flag string, dst *float64) {
-		if c.IsSet(flag) {
-			*dst = c.Float64(flag)
+	f.ErrorRate = c.Float64("fault-error-rate")
+	f.ThrottleRate = c.Float64("fault-throttle-rate")
+	f.ThrottleTPS = c.Float64("fault-throttle-tps")
+	f.DropRate = c.Float64("fault-drop-rate")
+	f.DelayRate = c.Float64("fault-delay-rate")
+	f.DisconnectRate = c.Float64("fault-disconnect-rate")
+	f.DuplicateReceiptRate = c.Float64("fault-duplicate-receipt-rate")
+	f.DisconnectAfter = c.Int("fault-disconnect-after")
+	if err := f.ErrorStatus.UnmarshalText([]byte(c.String("fault-error-status"))); err != nil {
+		errs = append(errs, fmt.Errorf("fault-error-status: %w", err))
+	}
+	for _, d := range []struct {
+		flag string
+		dst  *simulator.Delay
+	}{{"fault-response-delay", &f.ResponseDelay}, {"fault-receipt-delay", &f.ReceiptDelay}} {
+		v, err := simulator.ParseDelay(c.String(d.flag))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", d.flag, err))
 		}
+		*d.dst = v
 	}
-	float("fault-error-rate", &f.ErrorRate)
-	float("fault-throttle-rate", &f.ThrottleRate)
-	float("fault-throttle-tps", &f.ThrottleTPS)
-	float("fault-drop-rate", &f.DropRate)
-	float("fault-delay-rate", &f.DelayRate)
-	float("fault-disconnect-rate", &f.DisconnectRate)
-	float("fault-duplicate-receipt-rate", &f.DuplicateReceiptRate)
-	if c.IsSet("fault-disconnect-after") {
-		f.DisconnectAfter = c.Int("fault-disconnect-after")
-	}
-	if c.IsSet("fault-error-status") || f.ErrorStatus == 0 {
-		if err := f.ErrorStatus.UnmarshalText([]byte(c.String("fault-error-status"))); err != nil {
-			errs = append(errs, fmt.Errorf("fault-error-status: %w", err))
-		}
-	}
-	delay := func(flag string, dst *simulator.Delay) {
-		if c.IsSet(flag) {
-			d, err := simulator.ParseDelay(c.String(flag))
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", flag, err))
-			}
-			*dst = d
-		}
-	}
-	delay("fault-response-delay", &f.ResponseDelay)
-	delay("fault-receipt-delay", &f.ReceiptDelay)
 	if err := f.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("faults: %w", err))
 	}
-	lc := logConfig{level: str("log-level", fc.LogLevel), format: str("log-format", fc.LogFormat)}
+	lc := logConfig{level: c.String("log-level"), format: c.String("log-format")}
 	return cfg, lc, errors.Join(errs...)
 }

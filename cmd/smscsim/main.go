@@ -28,8 +28,6 @@ func main() {
 	}
 }
 
-func env(name string) []string { return []string{"SMSCSIM_" + name} }
-
 func newApp() *cli.App {
 	return &cli.App{
 		Name:  "smscsim",
@@ -53,40 +51,7 @@ GET|PUT|PATCH /api/faults, GET /metrics, GET /healthz.
 YAML file (--config): keys as the flags with underscores (smpp, http, dlr_delay, ...),
 accounts as a list of {system_id, password, system_type, bind_types, max_binds, tps},
 rules as a list of {prefix, stat, err, reject, no_receipt}, faults as in GET /api/faults.`,
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "config", Usage: "YAML file with the settings", EnvVars: env("CONFIG")},
-			&cli.StringFlag{Name: "smpp", Value: simulator.DefaultSMPPAddr, Usage: "SMPP listen address (port 0: a free port)", EnvVars: env("SMPP")},
-			&cli.StringFlag{Name: "http", Value: simulator.DefaultHTTPAddr, Usage: `HTTP API listen address ("" or "off": none)`, EnvVars: env("HTTP")},
-			&cli.StringSliceFlag{Name: "account", Usage: "an account that may bind: ID:PASSWORD[:bind=tx+rx+trx,max_binds=N,tps=N,system_type=T] (repeatable)"},
-			&cli.StringFlag{Name: "system-id", Value: "smscsim", Usage: "system_id in bind responses", EnvVars: env("SYSTEM_ID")},
-			&cli.StringFlag{Name: "dlr-delay", Value: "0", Usage: "delay before a receipt: a duration (100ms, 2s) or a range (1s-5s)", EnvVars: env("DLR_DELAY")},
-			&cli.StringFlag{Name: "dlr-outcomes", Value: "DELIVRD=1", Usage: "receipt outcomes and their weights, STAT[:ERR]=W,...: DELIVRD, UNDELIV, EXPIRED, REJECTD, DELETED, UNKNOWN, ACCEPTD", EnvVars: env("DLR_OUTCOMES")},
-			&cli.StringFlag{Name: "message-id-format", Value: "dec", Usage: "message ids: dec, hex or uuid", EnvVars: env("MESSAGE_ID_FORMAT")},
-			&cli.StringFlag{Name: "receipt-id-format", Value: "same", Usage: "ids in receipts: same (as submit_sm_resp), dec or hex", EnvVars: env("RECEIPT_ID_FORMAT")},
-			&cli.BoolFlag{Name: "receipt-tlv-keeps-id", Usage: "keep the submit_sm_resp id in receipted_message_id (only the text follows --receipt-id-format)", EnvVars: env("RECEIPT_TLV_KEEPS_ID")},
-			&cli.BoolFlag{Name: "receipt-text", Value: true, Usage: "write the message's first 20 characters in the receipt's text: field", EnvVars: env("RECEIPT_TEXT")},
-			&cli.DurationFlag{Name: "receipt-retry", Value: time.Second, Usage: "wait before sending a receipt again after an error answer or a lost link", EnvVars: env("RECEIPT_RETRY")},
-			&cli.IntFlag{Name: "retention", Value: 10000, Usage: "messages kept (oldest dropped first)", EnvVars: env("RETENTION")},
-			&cli.IntFlag{Name: "max-pending-receipts", Usage: "receipts owed and not yet acknowledged per system_id, at most; beyond it submits asking for a receipt get ESME_RMSGQFUL", DefaultText: "10 x --retention", EnvVars: env("MAX_PENDING_RECEIPTS")},
-			&cli.StringSliceFlag{Name: "rule", Usage: "a rule by destination prefix: PREFIX=STAT[:ERR], PREFIX=reject:STATUS or PREFIX=noreceipt (repeatable)", EnvVars: env("RULE")},
-			&cli.BoolFlag{Name: "no-default-rules", Usage: "no magic test numbers (when no --rule is given)", EnvVars: env("NO_DEFAULT_RULES")},
-			&cli.Int64Flag{Name: "seed", Usage: "seed for random draws and message ids (0: random)", EnvVars: env("SEED")},
-			&cli.IntFlag{Name: "window", Value: 100, Usage: "deliver_sm outstanding per session", EnvVars: env("WINDOW")},
-			&cli.DurationFlag{Name: "segment-timeout", Value: 10 * time.Minute, Usage: "wait for the missing segments of a concatenated message", EnvVars: env("SEGMENT_TIMEOUT")},
-			&cli.Float64Flag{Name: "fault-error-rate", Usage: "share of submits answered with --fault-error-status", EnvVars: env("FAULT_ERROR_RATE")},
-			&cli.StringFlag{Name: "fault-error-status", Value: "ESME_RSYSERR", Usage: "status of --fault-error-rate (name or number)", EnvVars: env("FAULT_ERROR_STATUS")},
-			&cli.Float64Flag{Name: "fault-throttle-rate", Usage: "share of submits answered ESME_RTHROTTLED", EnvVars: env("FAULT_THROTTLE_RATE")},
-			&cli.Float64Flag{Name: "fault-throttle-tps", Usage: "submits per second (all sessions) beyond which every submit is answered ESME_RTHROTTLED; 0: none", EnvVars: env("FAULT_THROTTLE_TPS")},
-			&cli.Float64Flag{Name: "fault-drop-rate", Usage: "share of requests accepted but never answered", EnvVars: env("FAULT_DROP_RATE")},
-			&cli.Float64Flag{Name: "fault-delay-rate", Usage: "share of responses sent after --fault-response-delay", EnvVars: env("FAULT_DELAY_RATE")},
-			&cli.StringFlag{Name: "fault-response-delay", Value: "0", Usage: "delay of delayed responses: a duration or a range", EnvVars: env("FAULT_RESPONSE_DELAY")},
-			&cli.IntFlag{Name: "fault-disconnect-after", Usage: "cut each connection after it has sent N requests (0: never)", EnvVars: env("FAULT_DISCONNECT_AFTER")},
-			&cli.Float64Flag{Name: "fault-disconnect-rate", Usage: "share of requests on which the connection is cut", EnvVars: env("FAULT_DISCONNECT_RATE")},
-			&cli.StringFlag{Name: "fault-receipt-delay", Value: "0", Usage: "extra delay added to every receipt: a duration or a range", EnvVars: env("FAULT_RECEIPT_DELAY")},
-			&cli.Float64Flag{Name: "fault-duplicate-receipt-rate", Usage: "share of receipts sent twice", EnvVars: env("FAULT_DUPLICATE_RECEIPT_RATE")},
-			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug (every bind and PDU), info, warn or error", EnvVars: env("LOG_LEVEL")},
-			&cli.StringFlag{Name: "log-format", Value: "json", Usage: "json or console", EnvVars: env("LOG_FORMAT")},
-		},
+		Flags:  spec.Flags(),
 		Action: run,
 	}
 }
