@@ -28,16 +28,21 @@ func main() {
 		Name:  "otpd",
 		Usage: "SMS one-time passwords over SMPP 3.4",
 		Commands: []*cli.Command{
-			serveCmd(), sendCmd(), tailCmd(), keysCmd(), migrateCmd(), benchCmd(),
+			serveCmd(), sendCmd(), tailCmd(), keysCmd(), migrateCmd(), benchCmd(), configCmd(),
 		},
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"OTPD_LOG_LEVEL"}},
-			&cli.BoolFlag{Name: "log-json", Usage: "logs as JSON lines", EnvVars: []string{"OTPD_LOG_JSON"}},
-		},
+		Flags: globalFlags(),
 	}
 	if err := app.Run(os.Args); err != nil {
 		fmt.Fprintln(os.Stderr, "otpd:", err)
 		os.Exit(1)
+	}
+}
+
+// globalFlags may come before any command.
+func globalFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"OTPD_LOG_LEVEL"}},
+		&cli.BoolFlag{Name: "log-json", Usage: "logs as JSON lines", EnvVars: []string{"OTPD_LOG_JSON"}},
 	}
 }
 

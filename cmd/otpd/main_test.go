@@ -100,28 +100,6 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 	}
 }
 
-// TestREADMEDocumentsEveryFlag: the README's command reference lists every
-// flag of every command.
-func TestREADMEDocumentsEveryFlag(t *testing.T) {
-	b, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	readme := string(b)
-	var walk func(prefix string, cmds []*cli.Command)
-	walk = func(prefix string, cmds []*cli.Command) {
-		for _, c := range cmds {
-			for _, f := range c.Flags {
-				if name := f.Names()[0]; !strings.Contains(readme, "--"+name+" ") {
-					t.Errorf("README does not document %s %s --%s", prefix, c.Name, name)
-				}
-			}
-			walk(prefix+" "+c.Name, c.Subcommands)
-		}
-	}
-	walk("otpd", []*cli.Command{serveCmd(), sendCmd(), tailCmd(), keysCmd(), migrateCmd(), benchCmd()})
-}
-
 // TestLogsAreNotSampled: a burst of lines with one message, as under load,
 // is written whole in both formats.
 func TestLogsAreNotSampled(t *testing.T) {

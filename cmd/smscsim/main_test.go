@@ -249,17 +249,3 @@ func TestBinary(t *testing.T) {
 func errorsIs(err error, st smpp.CommandStatus) bool {
 	return err != nil && strings.Contains(err.Error(), st.Name())
 }
-
-// TestREADMEDocumentsEveryFlag: the README's command reference lists every
-// flag of smscsim.
-func TestREADMEDocumentsEveryFlag(t *testing.T) {
-	b, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range newApp().Flags {
-		if name := f.Names()[0]; name != "help" && !strings.Contains(string(b), "--"+name+" ") {
-			t.Errorf("README does not document smscsim --%s", name)
-		}
-	}
-}

@@ -35,7 +35,15 @@ func (sp *Spec) Reference(level string) string {
 		fmt.Fprintf(&b, "%s %s\n\n", level, g)
 		b.WriteString("| flag | environment | YAML key | default | what it does |\n|---|---|---|---|---|\n")
 		for _, s := range rows {
-			fmt.Fprintf(&b, "| `--%s` | %s | %s | %s | %s |\n", s.Name, code(sp.EnvVar(s)), code(s.Key), code(s.Default), cell(s.Usage))
+			def := s.Default
+			switch {
+			case def != "":
+			case s.Kind == Bool:
+				def = "false"
+			case s.Kind == Int || s.Kind == Int64 || s.Kind == Float:
+				def = "0"
+			}
+			fmt.Fprintf(&b, "| `--%s` | %s | %s | %s | %s |\n", s.Name, code(sp.EnvVar(s)), code(s.Key), code(def), cell(s.Usage))
 		}
 		b.WriteString("\n")
 	}
@@ -60,12 +68,9 @@ func FlagTable(flags []cli.Flag) string {
 		if def == "" {
 			def = df.GetValue()
 		}
-		if _, isBool := f.(*cli.BoolFlag); isBool && def == "false" {
-			def = ""
-		}
 		usage := df.GetUsage()
 		if r, ok := f.(cli.RequiredFlag); ok && r.IsRequired() {
-			usage = "required; " + usage
+			usage = strings.TrimSuffix("required; "+usage, "; ")
 		}
 		fmt.Fprintf(&b, "| `--%s` | %s | %s | %s |\n", f.Names()[0], code(env), code(strings.Trim(def, `"`)), cell(usage))
 	}
