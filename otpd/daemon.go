@@ -158,6 +158,9 @@ func (d *Daemon) Addr() string { return d.ln.Addr().String() }
 // Simulator is the embedded simulator, nil with a real SMSC.
 func (d *Daemon) Simulator() *simulator.Simulator { return d.sim }
 
+// Routes are the patterns of the HTTP API ("POST /v1/otp").
+func (d *Daemon) Routes() []string { return d.api.Routes() }
+
 // Service is the OTP service.
 func (d *Daemon) Service() *Service { return d.svc }
 

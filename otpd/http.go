@@ -14,6 +14,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
+
+	"github.com/otpd/otpd/api"
 )
 
 // API is the HTTP API of otpd.
@@ -22,6 +24,7 @@ type API struct {
 	ready        func() bool
 	authRequired bool
 	mux          *http.ServeMux
+	routes       []string // patterns served, for Routes
 }
 
 // NewAPI builds the HTTP handler. ready reports whether an SMSC bind is
@@ -36,14 +39,18 @@ func NewAPI(svc *Service, ready func() bool, authRequired bool) *API {
 	a.route("POST /v1/messages", a.sendMessage)
 	a.route("GET /v1/messages/{id}", a.getMessage)
 	a.route("GET /v1/events", a.events)
-	a.mux.Handle("GET /metrics", promhttp.HandlerFor(svc.metrics.Registry, promhttp.HandlerOpts{}))
-	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	a.Handle("GET /metrics", promhttp.HandlerFor(svc.metrics.Registry, promhttp.HandlerOpts{}))
+	a.Handle("GET /openapi.yaml", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/yaml")
+		w.Write(api.OTPD)
+	}))
+	a.Handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if a.storeBroken(w) { // not healthy: only a restart (on a working disk) helps
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	a.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+	}))
+	a.Handle("GET /readyz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if a.storeBroken(w) {
 			return
 		}
@@ -52,7 +59,7 @@ func NewAPI(svc *Service, ready func() bool, authRequired bool) *API {
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-	})
+	}))
 	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apiErr(http.StatusNotFound, "not_found", "no route %s %s", r.Method, r.URL.Path))
 	})
@@ -69,10 +76,18 @@ func (a *API) storeBroken(w http.ResponseWriter) bool {
 }
 
 // Handle adds a route (used by the compatibility front doors).
-func (a *API) Handle(pattern string, h http.Handler) { a.mux.Handle(pattern, h) }
+func (a *API) Handle(pattern string, h http.Handler) {
+	a.routes = append(a.routes, pattern)
+	a.mux.Handle(pattern, h)
+}
+
+// Routes are the patterns the API serves ("POST /v1/otp"), in the order
+// they were added; api/openapi.yaml documents each.
+func (a *API) Routes() []string { return append([]string(nil), a.routes...) }
 
 func (a *API) route(pattern string, h func(w http.ResponseWriter, r *http.Request, key *APIKey)) {
 	route := pattern[strings.Index(pattern, " ")+1:]
+	a.routes = append(a.routes, pattern)
 	a.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w, code: 200}
 		defer func() {

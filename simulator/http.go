@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/otpd/otpd/api"
 	"github.com/otpd/otpd/smpp"
 )
 
@@ -35,6 +37,7 @@ func (sim *Simulator) newHandler() http.Handler {
 		allow := make([]string, 0, len(methods))
 		for m := range methods {
 			allow = append(allow, m)
+			sim.routes = append(sim.routes, m+" "+path)
 		}
 		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
 			h := methods[r.Method]
@@ -63,6 +66,10 @@ func (sim *Simulator) newHandler() http.Handler {
 	})
 	prom := promhttp.HandlerFor(sim.metrics.reg, promhttp.HandlerOpts{})
 	route("/metrics", map[string]http.HandlerFunc{http.MethodGet: prom.ServeHTTP})
+	route("/openapi.yaml", map[string]http.HandlerFunc{http.MethodGet: func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/yaml")
+		w.Write(api.SMSCSim)
+	}})
 	route("/healthz", map[string]http.HandlerFunc{http.MethodGet: func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	}})
@@ -70,6 +77,14 @@ func (sim *Simulator) newHandler() http.Handler {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
 	})
 	return mux
+}
+
+// Routes are the method and pattern of each route of the HTTP API
+// ("GET /api/messages"); api/smscsim.yaml documents each.
+func (sim *Simulator) Routes() []string {
+	r := append([]string(nil), sim.routes...)
+	sort.Strings(r)
+	return r
 }
 
 type apiError struct {

@@ -49,6 +49,7 @@ type Simulator struct {
 	httpLn net.Listener
 	httpS  *http.Server
 	mux    http.Handler
+	routes []string // method and pattern of each HTTP route, for Routes
 
 	st    *store
 	sets  map[setKey]*message // incomplete concatenated messages (st.mu)
