@@ -376,4 +376,13 @@ func TestSMSCSimDocument(t *testing.T) {
 	c.do("POST", "/api/mo", "/api/mo", map[string]any{"colour": "blue"})
 	c.do("DELETE", "/api/messages", "/api/messages", nil)
 	c.do("GET", "/healthz", "/healthz", nil)
+	resp, err := http.Get(c.base + "/openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !bytes.Equal(served, api.SMSCSim) {
+		t.Errorf("GET /openapi.yaml: %d, not the document", resp.StatusCode)
+	}
 }

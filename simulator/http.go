@@ -29,6 +29,7 @@ import (
 //	GET    /api/sessions                               {"sessions": [...]}
 //	GET    /api/faults, PUT /api/faults                the faults (PUT replaces, PATCH merges)
 //	GET    /metrics, GET /healthz
+//	GET    /openapi.yaml                               api/smscsim.yaml, which describes all of it
 //
 // Errors are {"error": {"code", "message"}} with a 4xx (or 5xx) status.
 func (sim *Simulator) newHandler() http.Handler {

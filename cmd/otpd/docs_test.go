@@ -2,7 +2,10 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -123,5 +126,78 @@ func TestExampleConfigLoads(t *testing.T) {
 		if !has(k) {
 			t.Errorf("fixtures/otpd.yaml does not set %s", k)
 		}
+	}
+}
+
+// TestConfigCheck: otpd config check accepts the example and names the
+// key and line of a mistake.
+func TestConfigCheck(t *testing.T) {
+	run := func(args ...string) (string, error) {
+		var out bytes.Buffer
+		app := &cli.App{Name: "otpd", Commands: []*cli.Command{configCmd()}, Writer: &out}
+		stdout := os.Stdout
+		r, w, _ := os.Pipe()
+		os.Stdout = w
+		err := app.Run(append([]string{"otpd", "config", "check"}, args...))
+		w.Close()
+		os.Stdout = stdout
+		b, _ := io.ReadAll(r)
+		return string(b), err
+	}
+	if out, err := run("--config", "../../fixtures/otpd.yaml", "--data", t.TempDir()); err != nil || !strings.Contains(out, "configuration is valid") ||
+		!strings.Contains(out, "smsc.example.net:2775") {
+		t.Fatalf("example: %v %q", err, out)
+	}
+	if _, err := run("--config", yamlFile(t, "otp:\n  ttl: 5m\n  tll: 2m\n")); err == nil || !strings.Contains(err.Error(), `line 3: unknown key "otp.tll"`) {
+		t.Fatalf("mistake: %v", err)
+	}
+}
+
+// TestSystemdUnit: the unit in deploy/ is valid for systemd (when
+// systemd-analyze is there) and its command lines parse as otpd's.
+func TestSystemdUnit(t *testing.T) {
+	const unit = "../../deploy/otpd.service"
+	b, err := os.ReadFile(unit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, l := range strings.Split(string(b), "\n") {
+		for _, key := range []string{"ExecStart=", "ExecStartPre="} {
+			cmdline, ok := strings.CutPrefix(l, key)
+			if !ok {
+				continue
+			}
+			n++
+			args := strings.Fields(cmdline)
+			if args[0] != "/usr/local/bin/otpd" {
+				t.Errorf("%s runs %s", key, args[0])
+			}
+			parsed := false
+			serve, config := serveCmd(), configCmd()
+			serve.Action = func(*cli.Context) error { parsed = true; return nil }
+			config.Subcommands[1].Action = serve.Action
+			app := &cli.App{Name: "otpd", Commands: []*cli.Command{serve, config}, Flags: globalFlags()}
+			if err := app.Run(append([]string{"otpd"}, args[1:]...)); err != nil || !parsed {
+				t.Errorf("%s%s: %v", key, cmdline, err)
+			}
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d command lines in the unit, want ExecStartPre and ExecStart", n)
+	}
+	if _, err := exec.LookPath("systemd-analyze"); err != nil {
+		t.Log("no systemd-analyze: the unit's syntax is not checked")
+		return
+	}
+	// systemd-analyze checks that ExecStart's binary exists: point it at
+	// a copy of the unit that runs a file that does.
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "otpd")
+	os.WriteFile(bin, []byte("#!/bin/sh\n"), 0o755)
+	os.WriteFile(filepath.Join(dir, "otpd.service"), []byte(strings.ReplaceAll(string(b), "/usr/local/bin/otpd", bin)), 0o644)
+	out, err := exec.Command("systemd-analyze", "verify", "--man=no", filepath.Join(dir, "otpd.service")).CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 	}
 }

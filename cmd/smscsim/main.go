@@ -46,11 +46,12 @@ Rules by destination prefix (--rule, repeatable; a leading + is ignored):
 
 HTTP API: GET /api/messages?to=&from=&system_id=&limit=, GET /api/messages/{id},
 DELETE /api/messages, POST /api/mo {"from","to","text","system_id"}, GET /api/sessions,
-GET|PUT|PATCH /api/faults, GET /metrics, GET /healthz.
+GET|PUT|PATCH /api/faults, GET /metrics, GET /healthz, GET /openapi.yaml (the API described).
 
 YAML file (--config): keys as the flags with underscores (smpp, http, dlr_delay, ...),
 accounts as a list of {system_id, password, system_type, bind_types, max_binds, tps},
-rules as a list of {prefix, stat, err, reject, no_receipt}, faults as in GET /api/faults.`,
+rules as a list of {prefix, stat, err, reject, no_receipt}, faults as in GET /api/faults.
+An unknown key stops smscsim with its name and line. docs/smscsim.md lists every setting.`,
 		Flags:  spec.Flags(),
 		Action: run,
 	}
