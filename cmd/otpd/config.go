@@ -124,7 +124,10 @@ func show(v any) string {
 	case bool:
 		return ""
 	case otpd.Rate:
-		return v.String()
+		if v.N == 0 {
+			return "off"
+		}
+		return strconv.Itoa(v.N) + "/" + show(v.Per)
 	case []string:
 		return strings.Join(v, ",")
 	}
