@@ -290,12 +290,18 @@ func value(s Setting, n *yaml.Node) (any, error) {
 		}
 	case Int:
 		var v int
+		if n.ShortTag() != "!!int" {
+			return nil, fmt.Errorf("%q is not a whole number", n.Value)
+		}
 		if err = n.Decode(&v); err == nil {
 			return v, nil
 		}
 		return nil, fmt.Errorf("%q is not a whole number", n.Value)
 	case Int64:
 		var v int64
+		if n.ShortTag() != "!!int" {
+			return nil, fmt.Errorf("%q is not a whole number", n.Value)
+		}
 		if err = n.Decode(&v); err == nil {
 			return v, nil
 		}
