@@ -37,8 +37,8 @@ func quickStart(t *testing.T) string {
 		s = s[:j+3]
 	}
 	blocks := regexp.MustCompile("(?s)```sh\n(.*?)```").FindAllStringSubmatch(s, -1)
-	if len(blocks) < 2 {
-		t.Fatal("README's Quick start has no tour (a second sh block)")
+	if len(blocks) != 2 {
+		t.Fatalf("README's Quick start has %d sh blocks, want 2: make run and the tour, both of which this test runs", len(blocks))
 	}
 	if !strings.Contains(blocks[0][1], "make run") {
 		t.Fatal("the Quick start's first block does not start with make run")
