@@ -141,6 +141,30 @@ func (s *spec) check(method, path string, status int, body []byte) {
 	}
 }
 
+// checkRefs fails for a $ref that names nothing in the document.
+func (s *spec) checkRefs() {
+	s.t.Helper()
+	var walk func(p string, v any)
+	walk = func(p string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			if ref, ok := v["$ref"].(string); ok {
+				if !strings.HasPrefix(ref, "#/") || s.at(strings.TrimPrefix(ref, "#")) == nil {
+					s.t.Errorf("%s: %s: $ref %q names nothing", s.name, p, ref)
+				}
+			}
+			for k, c := range v {
+				walk(p+ptr(k), c)
+			}
+		case []any:
+			for i, c := range v {
+				walk(fmt.Sprintf("%s/%d", p, i), c)
+			}
+		}
+	}
+	walk("", s.doc)
+}
+
 // checkExamples validates every example of a JSON body in the document
 // against its schema.
 func (s *spec) checkExamples() {
@@ -277,6 +301,7 @@ var codeRE = regexp.MustCompile(`\b\d{6}\b`)
 // path of an OTP match the document.
 func TestOTPDDocument(t *testing.T) {
 	s := load(t, "openapi.yaml", api.OTPD)
+	s.checkRefs()
 	s.checkExamples()
 	d := startOTPD(t)
 	sameRoutes(t, "otpd", servedRoutes(d.Routes()), s.operations())
@@ -342,6 +367,7 @@ func TestOTPDDocument(t *testing.T) {
 // TestSMSCSimDocument: the same for api/smscsim.yaml and the simulator.
 func TestSMSCSimDocument(t *testing.T) {
 	s := load(t, "smscsim.yaml", api.SMSCSim)
+	s.checkRefs()
 	s.checkExamples()
 	d := startOTPD(t) // its embedded simulator, with otpd bound to it
 	sim := d.Simulator()
