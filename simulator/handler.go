@@ -214,9 +214,13 @@ func wantReceipt(regDel byte, o Outcome) bool {
 // destinations of one submit_multi share it).
 func (sim *Simulator) accept(ss *sess, sub *submission, now time.Time, num uint64, receipts *[]*job) (string, smpp.CommandStatus) {
 	var receiptCounted, receiptDue bool
+	var completed *message // a copy for the event stream
 	defer func() {
 		if receiptCounted && !receiptDue {
 			sim.sched.count(ss.systemID, -1)
+		}
+		if completed != nil {
+			sim.publish(EventMessage, completed)
 		}
 	}()
 	rule := sim.rule(sub.dst)
@@ -253,6 +257,9 @@ func (sim *Simulator) accept(ss *sess, sub *submission, now time.Time, num uint6
 
 	var m *message
 	var newMsg bool
+	var jo Outcome   // the receipt's outcome,
+	var jg uint32    // generation
+	var at time.Time // and time, read under st.mu
 	st := sim.st
 	if !isPart {
 		m = sim.newMessage(ss, sub, rule, num, id, now)
@@ -260,11 +267,16 @@ func (sim *Simulator) accept(ss *sess, sub *submission, now time.Time, num uint6
 		st.mu.Lock()
 		st.addLocked(m)
 		st.wakeLocked(m)
-		if m.noReceipt || !wantReceipt(sub.regDel, m.outcome) {
+		if sim.hub.active() {
+			c := st.copyLocked(m)
+			completed = &c
+		}
+		if m.noReceipt || m.held || !wantReceipt(sub.regDel, m.outcome) {
 			st.mu.Unlock()
 			return id, smpp.ESME_ROK
 		}
 		m.rcptWanted++
+		jo, jg, at = m.outcome, m.rcptGen, m.doneAt
 		st.mu.Unlock()
 	} else {
 		key := setKey{key: ss.systemID + "\x00" + sub.src + "\x00" + sub.dst, ref: part.Ref}
@@ -291,17 +303,21 @@ func (sim *Simulator) accept(ss *sess, sub *submission, now time.Time, num uint6
 			m.parts, m.complete = parts, true
 			delete(sim.sets, key)
 			st.wakeLocked(m)
+			if sim.hub.active() {
+				c := st.copyLocked(m)
+				completed = &c
+			}
 		} else if rerr != nil && !errors.Is(rerr, coding.ErrReassemblyFull) {
 			sim.log.Debug("smscsim: segment not reassembled", zap.Error(rerr))
 		}
-		if m.noReceipt || !wantReceipt(sub.regDel, m.outcome) {
+		if m.noReceipt || m.held || !wantReceipt(sub.regDel, m.outcome) {
 			st.mu.Unlock()
 			return id, smpp.ESME_ROK
 		}
 		m.rcptWanted++
+		jo, jg, at = m.outcome, m.rcptGen, m.doneAt
 		st.mu.Unlock()
 	}
-	at := m.doneAt
 	if at.Before(now) {
 		at = now
 	}
@@ -309,7 +325,7 @@ func (sim *Simulator) accept(ss *sess, sub *submission, now time.Time, num uint6
 		sim.metrics.fault(faultReceiptDelay).Inc()
 		at = at.Add(sim.drawDelay(fd))
 	}
-	*receipts = append(*receipts, &job{at: at, m: m, num: num, data: part.Data})
+	*receipts = append(*receipts, &job{at: at, m: m, num: num, data: part.Data, outcome: jo, gen: jg})
 	receiptDue = true
 	return id, smpp.ESME_ROK
 }
@@ -329,6 +345,7 @@ func (sim *Simulator) newMessage(ss *sess, sub *submission, rule *Rule, num uint
 	if !sim.cfg.DLRDelay.IsZero() {
 		m.doneAt = now.Add(sim.drawDelay(sim.cfg.DLRDelay))
 	}
+	m.held = sim.cfg.DLRMode == "manual"
 	return m
 }
 
