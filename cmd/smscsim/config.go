@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -39,6 +40,11 @@ type fileConfig struct {
 	Faults            *simulator.Faults `yaml:"faults"`
 	LogLevel          *string           `yaml:"log_level"`
 	LogFormat         *string           `yaml:"log_format"`
+	SMPPTLS           *string           `yaml:"smpp_tls"`
+	SMPPTLSCert       *string           `yaml:"smpp_tls_cert"`
+	SMPPTLSKey        *string           `yaml:"smpp_tls_key"`
+	DLRMode           *string           `yaml:"dlr_mode"`
+	CodePattern       *string           `yaml:"code_pattern"`
 }
 
 type fileAccount struct {
@@ -221,6 +227,16 @@ func loadConfig(c *cli.Context) (simulator.Config, logConfig, error) {
 	delay("fault-receipt-delay", &f.ReceiptDelay)
 	if err := f.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("faults: %w", err))
+	}
+	cfg.DLRMode = str("dlr-mode", fc.DLRMode)
+	cfg.CodePattern = str("code-pattern", fc.CodePattern)
+	cfg.SMPPTLSAddr = str("smpp-tls", fc.SMPPTLS)
+	if cert, key := str("smpp-tls-cert", fc.SMPPTLSCert), str("smpp-tls-key", fc.SMPPTLSKey); cert != "" || key != "" {
+		if pair, err := tls.LoadX509KeyPair(cert, key); err != nil {
+			errs = append(errs, fmt.Errorf("smpp-tls-cert, smpp-tls-key: %w", err))
+		} else {
+			cfg.TLS = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+		}
 	}
 	lc := logConfig{level: str("log-level", fc.LogLevel), format: str("log-format", fc.LogFormat)}
 	return cfg, lc, errors.Join(errs...)

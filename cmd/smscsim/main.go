@@ -46,9 +46,15 @@ Rules by destination prefix (--rule, repeatable; a leading + is ignored):
   +1555000 UNDELIV err 001, +1555001 rejected ESME_RINVDSTADR, +1555002 no receipt,
   +1555003 EXPIRED err 002, +1555004 rejected ESME_RTHROTTLED.
 
-HTTP API: GET /api/messages?to=&from=&system_id=&limit=, GET /api/messages/{id},
-DELETE /api/messages, POST /api/mo {"from","to","text","system_id"}, GET /api/sessions,
+HTTP API: GET /api/messages?to=&from=&system_id=&since=&limit=&wait=,
+GET /api/messages/latest?to=&system_id=&since=&wait=, GET|DELETE /api/messages/{id},
+POST /api/messages/{id}/receipt {"stat","err","delay"}, DELETE /api/messages?to=&system_id=,
+POST /api/mo {"from","to","text","system_id"}, GET /api/sessions?system_id=,
+DELETE /api/sessions/{id}[?abrupt=1], GET /api/events (server-sent events),
 GET|PUT|PATCH /api/faults, GET /metrics, GET /healthz.
+To read the next SMS to a number without ever reading an older one: take
+id = GET /api/messages/latest?to=N (none: 404) before the send, then
+GET /api/messages/latest?to=N&since=ID&wait=10s (no since when there was none).
 
 YAML file (--config): keys as the flags with underscores (smpp, http, dlr_delay, ...),
 accounts as a list of {system_id, password, system_type, bind_types, max_binds, tps},
@@ -56,11 +62,16 @@ rules as a list of {prefix, stat, err, reject, no_receipt}, faults as in GET /ap
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "config", Usage: "YAML file with the settings", EnvVars: env("CONFIG")},
 			&cli.StringFlag{Name: "smpp", Value: simulator.DefaultSMPPAddr, Usage: "SMPP listen address (port 0: a free port)", EnvVars: env("SMPP")},
+			&cli.StringFlag{Name: "smpp-tls", Value: simulator.DefaultSMPPTLSAddr, Usage: "SMPP over TLS listen address, with --smpp-tls-cert (--smpp off: TLS only)", EnvVars: env("SMPP_TLS")},
+			&cli.StringFlag{Name: "smpp-tls-cert", Usage: "certificate (PEM, chain first) to serve SMPP over TLS with", EnvVars: env("SMPP_TLS_CERT")},
+			&cli.StringFlag{Name: "smpp-tls-key", Usage: "key (PEM) of --smpp-tls-cert", EnvVars: env("SMPP_TLS_KEY")},
 			&cli.StringFlag{Name: "http", Value: simulator.DefaultHTTPAddr, Usage: `HTTP API listen address ("" or "off": none)`, EnvVars: env("HTTP")},
 			&cli.StringSliceFlag{Name: "account", Usage: "an account that may bind: ID:PASSWORD[:bind=tx+rx+trx,max_binds=N,tps=N,system_type=T] (repeatable)"},
 			&cli.StringFlag{Name: "system-id", Value: "smscsim", Usage: "system_id in bind responses", EnvVars: env("SYSTEM_ID")},
 			&cli.StringFlag{Name: "dlr-delay", Value: "0", Usage: "delay before a receipt: a duration (100ms, 2s) or a range (1s-5s)", EnvVars: env("DLR_DELAY")},
 			&cli.StringFlag{Name: "dlr-outcomes", Value: "DELIVRD=1", Usage: "receipt outcomes and their weights, STAT[:ERR]=W,...: DELIVRD, UNDELIV, EXPIRED, REJECTD, DELETED, UNKNOWN, ACCEPTD", EnvVars: env("DLR_OUTCOMES")},
+			&cli.StringFlag{Name: "dlr-mode", Value: "auto", Usage: "auto (receipts as --dlr-delay and --dlr-outcomes say) or manual (none until POST /api/messages/{id}/receipt)", EnvVars: env("DLR_MODE")},
+			&cli.StringFlag{Name: "code-pattern", Usage: "regular expression of the codes in a message (its first group when it has one), found before the runs of 4 to 10 digits", EnvVars: env("CODE_PATTERN")},
 			&cli.StringFlag{Name: "message-id-format", Value: "dec", Usage: "message ids: dec, hex or uuid", EnvVars: env("MESSAGE_ID_FORMAT")},
 			&cli.StringFlag{Name: "receipt-id-format", Value: "same", Usage: "ids in receipts: same (as submit_sm_resp), dec or hex", EnvVars: env("RECEIPT_ID_FORMAT")},
 			&cli.BoolFlag{Name: "receipt-tlv-keeps-id", Usage: "keep the submit_sm_resp id in receipted_message_id (only the text follows --receipt-id-format)", EnvVars: env("RECEIPT_TLV_KEEPS_ID")},
