@@ -3,6 +3,7 @@ package simulator
 import (
 	"bufio"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -415,5 +416,47 @@ func TestSlowSubscriberDropped(t *testing.T) {
 	}
 	if n != 2 || sim.hub.active() {
 		t.Fatalf("%d events before the close, active %v; want 2, false", n, sim.hub.active())
+	}
+}
+
+// TestDetailPDUs: one message's detail carries each segment's PDU, which
+// decodes to what was submitted; lists leave them out.
+func TestDetailPDUs(t *testing.T) {
+	sim := startSim(t, Config{})
+	e := dial(t, sim, smpp.Config{})
+	const to = "4915100000309"
+	parts, err := smpp.SplitSubmit(gsm(to, "", 1), strings.Repeat("segmented 123456 ", 12), coding.SplitOptions{Auto: true, Method: coding.ConcatUDH8, Ref: 9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	for i, p := range parts {
+		if got := submit(t, e, p); i == 0 {
+			id = got
+		}
+	}
+	var m Message
+	do(t, sim.Handler(), "GET", "/api/messages/"+id, "", &m)
+	if len(m.PDUs) != len(parts) {
+		t.Fatalf("%d PDUs, want %d", len(m.PDUs), len(parts))
+	}
+	for i, h := range m.PDUs {
+		b, err := hex.DecodeString(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := smpp.Decode(b)
+		if err != nil {
+			t.Fatalf("PDU %d: %v", i, err)
+		}
+		s, ok := p.(*smpp.SubmitSM)
+		if !ok || s.DestinationAddr != to || string(s.ShortMessage) != string(parts[i].ShortMessage) {
+			t.Fatalf("PDU %d: %+v", i, p)
+		}
+	}
+	var l struct{ Messages []Message }
+	do(t, sim.Handler(), "GET", "/api/messages?to="+to, "", &l)
+	if len(l.Messages) != 1 || l.Messages[0].PDUs != nil {
+		t.Fatalf("list: %+v", l)
 	}
 }

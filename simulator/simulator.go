@@ -20,6 +20,7 @@ package simulator
 import (
 	"context"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -319,7 +320,14 @@ func (sim *Simulator) Message(id string) (Message, bool) {
 	}
 	c := sim.st.copyLocked(m)
 	sim.st.mu.Unlock()
-	return sim.export(&c, time.Now()), true
+	out := sim.export(&c, time.Now())
+	if len(c.pdus) > 0 {
+		out.PDUs = make([]string, len(c.pdus))
+		for i, b := range c.pdus {
+			out.PDUs[i] = hex.EncodeToString(b)
+		}
+	}
+	return out, true
 }
 
 // Latest returns the complete message matching f that completed last

@@ -58,6 +58,10 @@ type Message struct {
 	// Code is the first of them, "" when there is none.
 	Codes []string `json:"codes"`
 	Code  string   `json:"code"`
+	// PDUs are the hex of each segment's request PDU, re-encoded from
+	// what was decoded, in segment order ("" for a segment missing);
+	// only in GET /api/messages/{id} (Simulator.Message).
+	PDUs []string `json:"pdus,omitempty"`
 	// Held is true while the message waits for a receipt asked for over
 	// the API (DLR mode manual).
 	Held bool `json:"held,omitempty"`
@@ -118,6 +122,7 @@ type message struct {
 	data     []byte
 	parts    [][]byte
 	segNums  []uint64 // segment id numbers by seq (0: missing)
+	pdus     [][]byte // each segment's request PDU, by seq
 	total    int      // segments expected (1 for a lone message)
 	received int
 	complete bool
@@ -390,6 +395,7 @@ func (s *store) copyLocked(m *message) message {
 	c := *m
 	c.parts = append([][]byte(nil), m.parts...)
 	c.segNums = append([]uint64(nil), m.segNums...)
+	c.pdus = append([][]byte(nil), m.pdus...)
 	return c
 }
 
