@@ -460,3 +460,41 @@ func TestDetailPDUs(t *testing.T) {
 		t.Fatalf("list: %+v", l)
 	}
 }
+
+// TestInboxPage: the page and its assets come with a content security
+// policy that allows only the page's own files; the API's 404 stays JSON.
+func TestInboxPage(t *testing.T) {
+	sim := startSim(t, Config{})
+	h := sim.Handler()
+	for _, c := range []struct{ path, ctype, body string }{
+		{"/", "text/html", `<script src="/static/app.js"`},
+		{"/static/app.js", "javascript", "EventSource"},
+		{"/static/app.css", "text/css", "mark"},
+	} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest("GET", c.path, nil))
+		csp := w.Header().Get("Content-Security-Policy")
+		if w.Code != 200 || !strings.Contains(w.Header().Get("Content-Type"), c.ctype) || !strings.Contains(w.Body.String(), c.body) {
+			t.Errorf("GET %s: %d %s", c.path, w.Code, w.Header().Get("Content-Type"))
+		}
+		if !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe") {
+			t.Errorf("GET %s: CSP %q", c.path, csp)
+		}
+	}
+	// Nothing inline that the policy would block, nothing from elsewhere.
+	page, _ := inboxFS.ReadFile("inbox/index.html")
+	if regexp.MustCompile(`<script>|<style|style="|\son[a-z]+="|https?://`).Match(page) {
+		t.Error("index.html has inline script or style, or a link elsewhere")
+	}
+	for _, p := range []string{"/static/", "/static/index.html", "/nope"} {
+		var er struct{ Error apiError }
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest("GET", p, nil))
+		if w.Code != 404 {
+			t.Errorf("GET %s: %d, want 404", p, w.Code)
+		}
+		if p == "/nope" && (json.Unmarshal(w.Body.Bytes(), &er) != nil || er.Error.Code != "not_found") {
+			t.Errorf("GET /nope: %s", w.Body)
+		}
+	}
+}

@@ -34,6 +34,7 @@ import (
 //	GET    /api/events?to=&from=&system_id=       server-sent events: message, receipt
 //	GET    /api/faults, PUT /api/faults           the faults (PUT replaces, PATCH merges)
 //	GET    /metrics, GET /healthz
+//	GET    /                                      the inbox page (assets under /static/)
 //
 // since is a message id (only messages that completed after it) or an
 // RFC 3339 time (only messages received after it). Errors are
@@ -83,6 +84,7 @@ func (sim *Simulator) newHandler() http.Handler {
 	route("/healthz", map[string]http.HandlerFunc{http.MethodGet: func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	}})
+	sim.pageHandlers(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
 	})
