@@ -32,6 +32,10 @@ func (sim *Simulator) pageHandlers(mux *http.ServeMux) {
 		pageHeaders(w.Header())
 		http.ServeFileFS(w, r, sub, "index.html")
 	})
+	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		pageHeaders(w.Header())
+		http.ServeFileFS(w, r, sub, "favicon.svg")
+	})
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		pageHeaders(w.Header())
 		if r.URL.Path == "" || r.URL.Path == "index.html" {
