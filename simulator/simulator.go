@@ -9,8 +9,15 @@
 //	sim, err := simulator.Start(simulator.Config{SMPPAddr: "127.0.0.1:0", Seed: 1})
 //	...
 //	defer sim.Close(context.Background())
-//	// point the code under test at sim.Addr(), then:
-//	msg, err := sim.WaitForMessage(ctx, simulator.Filter{To: "+4915112345678"})
+//	// point the code under test at sim.Addr(), then, for each SMS:
+//	f := simulator.Filter{To: "+4915112345678"}
+//	if last, ok := sim.Latest(f); ok {
+//		f.SinceID = last.ID // the cursor: only what completes after it
+//	}
+//	// ... make the code under test send ...
+//	msg, err := sim.WaitForMessage(ctx, f) // never an older SMS; msg.Code is the OTP
+//
+// (simulatortest.New(t) does the starting, the cleanup and the cursor.)
 //
 // The submit path runs on each session's read loop and stores the raw user
 // data (text is decoded when read); receipts come from one scheduler
