@@ -28,6 +28,7 @@ type Daemon struct {
 	events  *Broker
 	pool    *smpp.Pool
 	sender  *Sender
+	hooks   *Dispatcher // posts delivery reports to callbacks
 	sim     *simulator.Simulator
 	api     *API
 	srv     *http.Server
@@ -71,6 +72,7 @@ func Start(cfg Config, log *zap.Logger) (d *Daemon, err error) {
 	d.metrics = NewMetrics()
 	d.events = NewBroker(func() { d.metrics.Events.Inc() })
 	d.svc = NewService(&d.Config, d.store, sec, d.metrics, d.events, log)
+	d.hooks = NewDispatcher(d.svc)
 
 	if cfg.Embedded() {
 		delay, err := simulator.ParseDelay(cfg.Sim.DLRDelay)
@@ -96,6 +98,8 @@ func Start(cfg Config, log *zap.Logger) (d *Daemon, err error) {
 	if err := d.sender.Start(context.Background()); err != nil {
 		return d, fmt.Errorf("outbox recovery: %w", err)
 	}
+
+	d.hooks.Start()
 
 	auth := !cfg.Embedded() && !cfg.HTTP.NoAuth
 	d.api = NewAPI(d.svc, d.pool.Ready, auth)
@@ -161,6 +165,9 @@ func (d *Daemon) Simulator() *simulator.Simulator { return d.sim }
 // Service is the OTP service.
 func (d *Daemon) Service() *Service { return d.svc }
 
+// Dispatcher posts delivery reports to StatusCallbacks and webhooks.
+func (d *Daemon) Dispatcher() *Dispatcher { return d.hooks }
+
 // Pool is the SMSC binds.
 func (d *Daemon) Pool() *smpp.Pool { return d.pool }
 
@@ -187,6 +194,9 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 		cancel()
+	}
+	if d.hooks != nil {
+		d.hooks.Stop()
 	}
 	if d.pool != nil {
 		if err := d.pool.Close(ctx); err != nil {

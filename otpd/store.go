@@ -112,6 +112,59 @@ var schema = []string{
 		networks TEXT NOT NULL DEFAULT '',
 		created_at INTEGER NOT NULL
 	)`,
+	// The front doors' own rows (IF NOT EXISTS: a store of an older build
+	// gets them without a version step). door_messages lists what a key
+	// sent through the Twilio-shaped doors; verify_challenges ties a
+	// Twilio Verify service and number to otpd's challenges; callbacks
+	// holds where a message's delivery reports go (the Twilio auth token
+	// sealed, to sign them); callback_queue is the durable queue of
+	// reports still to post.
+	`CREATE TABLE IF NOT EXISTS door_messages (
+		message_id TEXT PRIMARY KEY,
+		key_id TEXT NOT NULL,
+		account_sid TEXT NOT NULL,
+		created_at INTEGER NOT NULL
+	) WITHOUT ROWID`,
+	`CREATE INDEX IF NOT EXISTS door_messages_list ON door_messages(key_id, account_sid, created_at)`,
+	`CREATE TABLE IF NOT EXISTS verify_challenges (
+		challenge_id TEXT PRIMARY KEY,
+		service_sid TEXT NOT NULL,
+		key_id TEXT NOT NULL,
+		phone TEXT NOT NULL,
+		created_at INTEGER NOT NULL
+	) WITHOUT ROWID`,
+	`CREATE INDEX IF NOT EXISTS verify_by_phone ON verify_challenges(service_sid, phone, created_at)`,
+	`CREATE TABLE IF NOT EXISTS callbacks (
+		message_id TEXT PRIMARY KEY,
+		kind TEXT NOT NULL,
+		url TEXT NOT NULL,
+		secret BLOB,
+		account_sid TEXT NOT NULL DEFAULT '',
+		key_id TEXT NOT NULL DEFAULT ''
+	) WITHOUT ROWID`,
+	`CREATE TABLE IF NOT EXISTS callback_queue (
+		id INTEGER PRIMARY KEY AUTOINCREMENT,
+		message_id TEXT NOT NULL,
+		status TEXT NOT NULL,
+		kind TEXT NOT NULL,
+		url TEXT NOT NULL,
+		content_type TEXT NOT NULL,
+		body BLOB NOT NULL,
+		signature TEXT NOT NULL DEFAULT '',
+		key_id TEXT NOT NULL DEFAULT '',
+		state TEXT NOT NULL,
+		attempts INTEGER NOT NULL DEFAULT 0,
+		next_attempt_at INTEGER NOT NULL,
+		last_error TEXT NOT NULL DEFAULT '',
+		created_at INTEGER NOT NULL,
+		updated_at INTEGER NOT NULL,
+		UNIQUE (message_id, status)
+	)`,
+	`CREATE INDEX IF NOT EXISTS callback_due ON callback_queue(next_attempt_at) WHERE state = 'pending'`,
+	`CREATE TABLE IF NOT EXISTS key_settings (
+		key_id TEXT PRIMARY KEY,
+		settings TEXT NOT NULL
+	) WITHOUT ROWID`,
 }
 
 // SchemaVersion is the version of the store schema this build writes.
@@ -775,4 +828,245 @@ func fromMS(v int64) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMilli(v).UTC()
+}
+
+// The front doors' statements (door_*.go and webhooks.go hold no SQL).
+
+func insertDoorMessage(tx *Tx, messageID, keyID, accountSid string, created time.Time) error {
+	_, err := tx.Exec(`INSERT INTO door_messages (message_id, key_id, account_sid, created_at) VALUES (?,?,?,?)`,
+		messageID, keyID, accountSid, ms(created))
+	return err
+}
+
+// listDoorMessages gives the ids of the messages a key sent for an account
+// through the Twilio-shaped doors, newest first.
+func (s *Store) listDoorMessages(ctx context.Context, keyID, accountSid string, limit, offset int) ([]string, error) {
+	rows, err := s.Query(ctx, `SELECT message_id FROM door_messages WHERE key_id = ? AND account_sid = ? ORDER BY created_at DESC, message_id DESC LIMIT ? OFFSET ?`,
+		keyID, accountSid, limit, offset)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// doorMessageAccount is the account a door message was sent for; "" when
+// it was not sent through a Twilio-shaped door.
+func (s *Store) doorMessageAccount(ctx context.Context, messageID string) (string, error) {
+	var acc string
+	err := s.QueryRow(ctx, `SELECT account_sid FROM door_messages WHERE message_id = ?`, messageID).Scan(&acc)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return acc, err
+}
+
+func insertVerifyChallenge(tx *Tx, challengeID, serviceSid, keyID, phone string, created time.Time) error {
+	_, err := tx.Exec(`INSERT INTO verify_challenges (challenge_id, service_sid, key_id, phone, created_at) VALUES (?,?,?,?,?)`,
+		challengeID, serviceSid, keyID, phone, ms(created))
+	return err
+}
+
+// verifyChallengeService is the Verify service a challenge was made for;
+// "" when it was not made through the Verify door.
+func (s *Store) verifyChallengeService(ctx context.Context, challengeID string) (string, error) {
+	var svc string
+	err := s.QueryRow(ctx, `SELECT service_sid FROM verify_challenges WHERE challenge_id = ?`, challengeID).Scan(&svc)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return svc, err
+}
+
+// latestVerifyChallenge is the newest challenge of a Verify service for a
+// number and key; "" when there is none.
+func (s *Store) latestVerifyChallenge(ctx context.Context, serviceSid, keyID, phone string) (string, error) {
+	var id string
+	err := s.QueryRow(ctx, `SELECT challenge_id FROM verify_challenges WHERE service_sid = ? AND phone = ? AND key_id = ? ORDER BY created_at DESC, challenge_id DESC LIMIT 1`,
+		serviceSid, phone, keyID).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return id, err
+}
+
+func insertCallback(tx *Tx, messageID, kind, url string, secret []byte, accountSid, keyID string) error {
+	_, err := tx.Exec(`INSERT INTO callbacks (message_id, kind, url, secret, account_sid, key_id) VALUES (?,?,?,?,?,?)`,
+		messageID, kind, url, secret, accountSid, keyID)
+	return err
+}
+
+// callbackTarget is a message's callback with what a report on it says.
+type callbackTarget struct {
+	Kind, URL, AccountSid, KeyID string
+	Secret                       []byte
+	Phone, Sender, State         string
+	Stat, Err, ChallengeID       string
+	UpdatedAt                    time.Time
+}
+
+// callbackFor reads a message's callback and its current state; nil when
+// it has none.
+func callbackFor(tx *Tx, messageID string) (*callbackTarget, error) {
+	var c callbackTarget
+	var updated int64
+	err := tx.QueryRow(`SELECT c.kind, c.url, c.secret, c.account_sid, c.key_id, m.phone, m.sender, m.state, m.stat, m.err, m.challenge_id, m.updated_at
+		FROM callbacks c JOIN messages m ON m.id = c.message_id WHERE c.message_id = ?`, messageID).
+		Scan(&c.Kind, &c.URL, &c.Secret, &c.AccountSid, &c.KeyID, &c.Phone, &c.Sender, &c.State, &c.Stat, &c.Err, &c.ChallengeID, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.UpdatedAt = fromMS(updated)
+	return &c, nil
+}
+
+// queuedCallback is one report in the durable queue.
+type queuedCallback struct {
+	ID                   int64
+	MessageID, Status    string
+	Kind, URL            string
+	ContentType          string
+	Body                 []byte
+	Signature, KeyID     string
+	State                string
+	Attempts             int
+	NextAttemptAt        time.Time
+	LastError            string
+	CreatedAt, UpdatedAt time.Time
+}
+
+// enqueueCallback queues a report once per message and status.
+func enqueueCallback(tx *Tx, q *queuedCallback) error {
+	_, err := tx.Exec(`INSERT INTO callback_queue (message_id, status, kind, url, content_type, body, signature, key_id, state, attempts, next_attempt_at, created_at, updated_at)
+		VALUES (?,?,?,?,?,?,?,?,?,0,?,?,?) ON CONFLICT (message_id, status) DO NOTHING`,
+		q.MessageID, q.Status, q.Kind, q.URL, q.ContentType, q.Body, q.Signature, q.KeyID, callbackPending, ms(q.NextAttemptAt), ms(q.CreatedAt), ms(q.CreatedAt))
+	return err
+}
+
+const callbackCols = `id, message_id, status, kind, url, content_type, body, signature, key_id, state, attempts, next_attempt_at, last_error, created_at, updated_at`
+
+func scanCallback(r scanner) (*queuedCallback, error) {
+	var q queuedCallback
+	var next, created, updated int64
+	if err := r.Scan(&q.ID, &q.MessageID, &q.Status, &q.Kind, &q.URL, &q.ContentType, &q.Body, &q.Signature, &q.KeyID, &q.State, &q.Attempts,
+		&next, &q.LastError, &created, &updated); err != nil {
+		return nil, err
+	}
+	q.NextAttemptAt, q.CreatedAt, q.UpdatedAt = fromMS(next), fromMS(created), fromMS(updated)
+	return &q, nil
+}
+
+// claimCallbacks takes up to n due reports, leasing them until lease (a
+// report whose post outlives the lease, or whose instance died, is due
+// again then).
+func claimCallbacks(tx *Tx, now, lease time.Time, n int) ([]*queuedCallback, error) {
+	rows, err := tx.Query(`SELECT `+callbackCols+` FROM callback_queue WHERE state = ? AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`,
+		callbackPending, ms(now), n)
+	if err != nil {
+		return nil, err
+	}
+	var out []*queuedCallback
+	for rows.Next() {
+		q, err := scanCallback(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out = append(out, q)
+	}
+	rows.Close()
+	for _, q := range out {
+		if _, err := tx.Exec(`UPDATE callback_queue SET next_attempt_at = ? WHERE id = ?`, ms(lease), q.ID); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// finishCallback records the outcome of one post.
+func finishCallback(tx *Tx, id int64, state string, attempts int, next time.Time, lastErr string, now time.Time) error {
+	_, err := tx.Exec(`UPDATE callback_queue SET state = ?, attempts = ?, next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ?`,
+		state, attempts, ms(next), lastErr, ms(now), id)
+	return err
+}
+
+// ListCallbacks gives the queued reports, newest first: only those that
+// failed at least once unless all is set.
+func (s *Store) ListCallbacks(ctx context.Context, all bool, limit int) ([]*queuedCallback, error) {
+	q := `SELECT ` + callbackCols + ` FROM callback_queue WHERE state = 'failed' OR (state = 'pending' AND attempts > 0) ORDER BY id DESC LIMIT ?`
+	if all {
+		q = `SELECT ` + callbackCols + ` FROM callback_queue ORDER BY id DESC LIMIT ?`
+	}
+	rows, err := s.Query(ctx, q, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*queuedCallback
+	for rows.Next() {
+		c, err := scanCallback(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// RetryCallbacks makes failed reports due again now; it returns how many.
+func (s *Store) RetryCallbacks(ctx context.Context, now time.Time) (int64, error) {
+	var n int64
+	err := s.Write(ctx, func(tx *Tx) error {
+		res, err := tx.Exec(`UPDATE callback_queue SET state = ?, next_attempt_at = ?, updated_at = ? WHERE state = ?`,
+			callbackPending, ms(now), ms(now), callbackFailed)
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+		return nil
+	})
+	return n, err
+}
+
+// keySettings reads a key's door settings (JSON); "" when it has none.
+func (s *Store) keySettings(ctx context.Context, keyID string) (string, error) {
+	var v string
+	err := s.QueryRow(ctx, `SELECT settings FROM key_settings WHERE key_id = ?`, keyID).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return v, err
+}
+
+// setKeySettings stores a key's door settings; the key must exist.
+func (s *Store) setKeySettings(ctx context.Context, keyID, settings string) error {
+	return s.Write(ctx, func(tx *Tx) error {
+		var n int
+		if err := tx.QueryRow(`SELECT COUNT(*) FROM api_keys WHERE id = ?`, keyID).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("no API key %q", keyID)
+		}
+		_, err := tx.Exec(`INSERT INTO key_settings (key_id, settings) VALUES (?, ?) ON CONFLICT (key_id) DO UPDATE SET settings = excluded.settings`, keyID, settings)
+		return err
+	})
+}
+
+// countCallbacks is how many messages have a callback.
+func (s *Store) countCallbacks(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.QueryRow(ctx, `SELECT COUNT(*) FROM callbacks`).Scan(&n)
+	return n, err
 }
