@@ -381,7 +381,9 @@ func (a *API) twilioCreate(w http.ResponseWriter, r *http.Request, d twilioDoor,
 		req.ttl = time.Duration(n) * time.Second
 	}
 	kid := keyID(key)
-	req.after.add(func(tx *Tx, _ string, m *Message) error { return insertDoorMessage(tx, m.ID, kid, account, m.CreatedAt) })
+	req.after.add(func(tx *Tx, _ string, m *Message) error {
+		return insertDoorMessage(tx, m.ID, kid, account, m.CreatedAt)
+	})
 	if cb := r.PostForm.Get("StatusCallback"); cb != "" {
 		if err := checkCallbackURL(cb); err != nil {
 			twilioWriteError(w, asJSON, err)

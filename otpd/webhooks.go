@@ -135,7 +135,9 @@ func (a afterWrite) run(tx *Tx, challengeID string, m *Message) error {
 	return nil
 }
 
-func (a *afterWrite) add(fn func(tx *Tx, challengeID string, m *Message) error) { a.fns = append(a.fns, fn) }
+func (a *afterWrite) add(fn func(tx *Tx, challengeID string, m *Message) error) {
+	a.fns = append(a.fns, fn)
+}
 
 // registerCallback adds the write of a message's callback.
 func (s *Service) registerCallback(a *afterWrite, kind, url string, secret string, accountSid, keyID string) {
