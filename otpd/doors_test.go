@@ -413,7 +413,10 @@ func TestStatusCallbackRetriedAcrossRestart(t *testing.T) {
 	rc.mu.Lock()
 	rc.statuses = nil // the receiver is back
 	rc.mu.Unlock()
-	d2 := testDaemon(t, func(c *Config) { *c = cfg; c.Sender.RetryMin, c.Sender.RetryMax = 20*time.Millisecond, 100*time.Millisecond })
+	d2 := testDaemon(t, func(c *Config) {
+		*c = cfg
+		c.Sender.RetryMin, c.Sender.RetryMax = 20*time.Millisecond, 100*time.Millisecond
+	})
 	fastHooks(d2)
 	// Due again after its backoff; posted with the same signature.
 	all := rc.wait(t, n+1)
@@ -438,7 +441,7 @@ func TestRestcommMessages(t *testing.T) {
 		XMLName xml.Name `xml:"RestcommResponse"`
 		SMS     struct {
 			Sid, AccountSid, From, To, Body, Status, Direction, APIVersion, URI string
-			DateCreated                                                          string
+			DateCreated                                                         string
 		} `xml:"SMSMessage"`
 	}
 	if err := xml.Unmarshal(a.body, &x); err != nil {
