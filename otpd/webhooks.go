@@ -364,6 +364,7 @@ func (d *Dispatcher) Stop() {
 	}
 	close(d.stop)
 	<-d.done
+	d.stop = nil // a second Shutdown stops nothing
 }
 
 func (d *Dispatcher) loop() {
@@ -399,11 +400,12 @@ func (d *Dispatcher) round() bool {
 	}
 	sem := make(chan struct{}, max(1, d.Parallel))
 	var wg sync.WaitGroup
-	for _, q := range batch {
+	for i, q := range batch {
 		select {
 		case <-d.stop:
-			// Not posted: due again once the lease ends (or at the next start).
+			// Not posted: due again at once, here or at the next start.
 			wg.Wait()
+			d.release(batch[i:], now)
 			return false
 		case sem <- struct{}{}:
 		}
@@ -415,6 +417,21 @@ func (d *Dispatcher) round() bool {
 	}
 	wg.Wait()
 	return len(batch) == n
+}
+
+// release gives claimed reports back unposted.
+func (d *Dispatcher) release(qs []*queuedCallback, now time.Time) {
+	err := d.svc.store.Write(context.Background(), func(tx *Tx) error {
+		for _, q := range qs {
+			if err := finishCallback(tx, q.ID, callbackPending, q.Attempts, now, q.LastError, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		d.svc.log.Warn("giving back unposted delivery reports failed; they are due once their lease ends", zap.Error(err))
+	}
 }
 
 func (d *Dispatcher) post(q *queuedCallback) {
