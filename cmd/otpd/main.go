@@ -31,7 +31,7 @@ func main() {
 		Name:  "otpd",
 		Usage: "SMS one-time passwords over SMPP 3.4",
 		Commands: []*cli.Command{
-			serveCmd(), sendCmd(), tailCmd(), keysCmd(), migrateCmd(), benchCmd(),
+			serveCmd(), sendCmd(), tailCmd(), keysCmd(), migrateCmd(), benchCmd(), webhooksCmd(),
 		},
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"OTPD_LOG_LEVEL"}},
@@ -350,7 +350,7 @@ func keysCmd() *cli.Command {
 				fmt.Println(key)
 				return nil
 			},
-		}},
+		}, keysSettingsCmd()},
 	}
 }
 
