@@ -25,6 +25,9 @@ type Config struct {
 	// kept after they were created; default 720h (30 days).
 	Retention time.Duration `yaml:"retention"`
 
+	// SMPPListen is the address of the SMPP door for applications ("" none).
+	SMPPListen string `yaml:"smpp_listen"`
+
 	embedded bool // set by Start when it started the embedded simulator
 }
 

@@ -29,6 +29,7 @@ type Daemon struct {
 	pool    *smpp.Pool
 	sender  *Sender
 	hooks   *Dispatcher // posts delivery reports to callbacks
+	door    *SMPPDoor   // the SMPP listener for applications, nil without one
 	sim     *simulator.Simulator
 	api     *API
 	srv     *http.Server
@@ -99,6 +100,11 @@ func Start(cfg Config, log *zap.Logger) (d *Daemon, err error) {
 		return d, fmt.Errorf("outbox recovery: %w", err)
 	}
 
+	if cfg.SMPPListen != "" {
+		if d.door, err = StartSMPPDoor(d.svc, d.hooks, cfg.SMPPListen, nil); err != nil {
+			return d, fmt.Errorf("smpp_listen: %w", err)
+		}
+	}
 	d.hooks.Start()
 
 	auth := !cfg.Embedded() && !cfg.HTTP.NoAuth
@@ -168,6 +174,9 @@ func (d *Daemon) Service() *Service { return d.svc }
 // Dispatcher posts delivery reports to StatusCallbacks and webhooks.
 func (d *Daemon) Dispatcher() *Dispatcher { return d.hooks }
 
+// SMPPDoor is the SMPP listener for applications, nil without one.
+func (d *Daemon) SMPPDoor() *SMPPDoor { return d.door }
+
 // Pool is the SMSC binds.
 func (d *Daemon) Pool() *smpp.Pool { return d.pool }
 
@@ -194,6 +203,12 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 		cancel()
+	}
+	if d.door != nil {
+		if err := d.door.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("smpp door: %w", err))
+		}
+		d.door = nil
 	}
 	if d.hooks != nil {
 		d.hooks.Stop()

@@ -161,6 +161,12 @@ var schema = []string{
 		UNIQUE (message_id, status)
 	)`,
 	`CREATE INDEX IF NOT EXISTS callback_due ON callback_queue(next_attempt_at) WHERE state = 'pending'`,
+	`CREATE TABLE IF NOT EXISTS smpp_accounts (
+		system_id TEXT PRIMARY KEY,
+		password_hash BLOB NOT NULL,
+		key_id TEXT NOT NULL,
+		tps REAL NOT NULL DEFAULT 0
+	) WITHOUT ROWID`,
 	`CREATE TABLE IF NOT EXISTS key_settings (
 		key_id TEXT PRIMARY KEY,
 		settings TEXT NOT NULL
@@ -910,24 +916,24 @@ type callbackTarget struct {
 	Secret                       []byte
 	Phone, Sender, State         string
 	Stat, Err, ChallengeID       string
-	UpdatedAt                    time.Time
+	CreatedAt, UpdatedAt         time.Time
 }
 
 // callbackFor reads a message's callback and its current state; nil when
 // it has none.
 func callbackFor(tx *Tx, messageID string) (*callbackTarget, error) {
 	var c callbackTarget
-	var updated int64
-	err := tx.QueryRow(`SELECT c.kind, c.url, c.secret, c.account_sid, c.key_id, m.phone, m.sender, m.state, m.stat, m.err, m.challenge_id, m.updated_at
+	var created, updated int64
+	err := tx.QueryRow(`SELECT c.kind, c.url, c.secret, c.account_sid, c.key_id, m.phone, m.sender, m.state, m.stat, m.err, m.challenge_id, m.created_at, m.updated_at
 		FROM callbacks c JOIN messages m ON m.id = c.message_id WHERE c.message_id = ?`, messageID).
-		Scan(&c.Kind, &c.URL, &c.Secret, &c.AccountSid, &c.KeyID, &c.Phone, &c.Sender, &c.State, &c.Stat, &c.Err, &c.ChallengeID, &updated)
+		Scan(&c.Kind, &c.URL, &c.Secret, &c.AccountSid, &c.KeyID, &c.Phone, &c.Sender, &c.State, &c.Stat, &c.Err, &c.ChallengeID, &created, &updated)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	c.UpdatedAt = fromMS(updated)
+	c.CreatedAt, c.UpdatedAt = fromMS(created), fromMS(updated)
 	return &c, nil
 }
 
@@ -1069,4 +1075,37 @@ func (s *Store) countCallbacks(ctx context.Context) (int64, error) {
 	var n int64
 	err := s.QueryRow(ctx, `SELECT COUNT(*) FROM callbacks`).Scan(&n)
 	return n, err
+}
+
+func (s *Store) insertSMPPAccount(ctx context.Context, systemID string, hash []byte, keyID string, tps float64) error {
+	return s.Write(ctx, func(tx *Tx) error {
+		var n int
+		if err := tx.QueryRow(`SELECT COUNT(*) FROM api_keys WHERE id = ?`, keyID).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("no API key %q", keyID)
+		}
+		if err := tx.QueryRow(`SELECT COUNT(*) FROM smpp_accounts WHERE system_id = ?`, systemID).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return fmt.Errorf("smpp system_id %q is taken", systemID)
+		}
+		_, err := tx.Exec(`INSERT INTO smpp_accounts (system_id, password_hash, key_id, tps) VALUES (?,?,?,?)`, systemID, hash, keyID, tps)
+		return err
+	})
+}
+
+// smppAccount reads an SMPP account; nil when unknown.
+func (s *Store) smppAccount(ctx context.Context, systemID string) (*SMPPAccount, error) {
+	a := SMPPAccount{SystemID: systemID}
+	err := s.QueryRow(ctx, `SELECT password_hash, key_id, tps FROM smpp_accounts WHERE system_id = ?`, systemID).Scan(&a.hash, &a.KeyID, &a.TPS)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &a, nil
 }

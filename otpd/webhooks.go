@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -229,6 +230,10 @@ func (s *Service) queueReports(tx *Tx, evs []Event, now time.Time) error {
 			} else {
 				q.Signature = TwilioSignature(token, c.URL, form)
 			}
+		case callbackSMPP:
+			q.Status = c.State
+			q.ContentType = "application/json"
+			q.Body = smppReceiptBody(ev.MessageID, c, ev.At)
 		default:
 			q.Status = c.State
 			q.ContentType = "application/json"
@@ -338,6 +343,7 @@ type Dispatcher struct {
 	MaxAttempts int           // default 12
 	Parallel    int           // posts at once, default 4
 
+	smpp *SMPPDoor // delivers the SMPP door's receipts; nil without one
 	stop chan struct{}
 	done chan struct{}
 }
@@ -349,6 +355,14 @@ func NewDispatcher(svc *Service) *Dispatcher {
 	}
 	return &Dispatcher{svc: svc, RetryMin: 5 * time.Second, RetryMax: time.Hour, MaxAttempts: 12, Parallel: 4,
 		Client: &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+// wakeUp makes the dispatcher look for due reports now.
+func (d *Dispatcher) wakeUp() {
+	select {
+	case d.svc.doors.wake <- struct{}{}:
+	default:
+	}
 }
 
 // Start runs the dispatcher until Stop.
@@ -438,6 +452,10 @@ func (d *Dispatcher) post(q *queuedCallback) {
 	s := d.svc
 	ctx, cancel := context.WithTimeout(context.Background(), d.Client.Timeout)
 	defer cancel()
+	if q.Kind == callbackSMPP {
+		d.postSMPP(ctx, q)
+		return
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, q.URL, bytes.NewReader(q.Body))
 	var perr string
 	if err == nil {
@@ -466,6 +484,36 @@ func (d *Dispatcher) post(q *queuedCallback) {
 	if err != nil {
 		perr = err.Error()
 	}
+	d.finish(q, perr)
+}
+
+// postSMPP hands a receipt to the SMPP door; while the application has no
+// receiver bind up (or no door listens), it is held without counting.
+func (d *Dispatcher) postSMPP(ctx context.Context, q *queuedCallback) {
+	err := errNoReceiver
+	if d.smpp != nil {
+		err = d.smpp.deliver(ctx, q)
+	}
+	if errors.Is(err, errNoReceiver) {
+		now := d.svc.now().UTC()
+		if err := d.svc.store.Write(context.Background(), func(tx *Tx) error {
+			return finishCallback(tx, q.ID, callbackPending, q.Attempts, now.Add(time.Second), err.Error(), now)
+		}); err != nil {
+			d.svc.log.Warn("holding a receipt for an SMPP application failed", zap.Error(err))
+		}
+		return
+	}
+	perr := ""
+	if err != nil {
+		perr = err.Error()
+	}
+	d.finish(q, perr)
+}
+
+// finish records a post's outcome: done, or due again after a backoff, or
+// failed after MaxAttempts.
+func (d *Dispatcher) finish(q *queuedCallback, perr string) {
+	s := d.svc
 	now := s.now().UTC()
 	q.Attempts++
 	state, next := callbackDone, now

@@ -219,6 +219,7 @@ var serveBindings = []binding{
 	}),
 	str("uncertain", "a submit whose response never came: resubmit (default) or fail [sender.uncertain]", func(c *otpd.Config, v string) { c.Sender.Uncertain = v }),
 	integer("workers", "messages submitted at once (default 2 x window x binds) [sender.workers]", func(c *otpd.Config, v int) { c.Sender.Workers = v }),
+	str("smpp-listen", "address of the SMPP door for applications that speak only SMPP (a system_id per key: otpd keys create --smpp-system-id) [smpp_listen] (default none)", func(c *otpd.Config, v string) { c.SMPPListen = v }),
 	duration("retention", "how long challenges, messages and receipts are kept [retention] (default 720h)", func(c *otpd.Config, v time.Duration) { c.Retention = v }),
 	str("sim-http", "embedded simulator's HTTP API (default 127.0.0.1:8025) [simulator.http]", func(c *otpd.Config, v string) { c.Sim.HTTPAddr = v }),
 	str("sim-smpp", "embedded simulator's SMPP address (default a free loopback port) [simulator.smpp]", func(c *otpd.Config, v string) { c.Sim.SMPPAddr = v }),
@@ -335,6 +336,9 @@ func keysCmd() *cli.Command {
 				&cli.StringFlag{Name: "data", Value: "./otpd-data", Usage: "data directory", EnvVars: []string{"OTPD_DATA"}},
 				&cli.StringFlag{Name: "name", Usage: "a name to recognise the key by"},
 				&cli.StringFlag{Name: "networks", Usage: "comma-separated CIDRs the key may be used from (default anywhere)"},
+				&cli.StringFlag{Name: "smpp-system-id", Usage: "also give the key this system_id for otpd's SMPP door (--smpp-listen)"},
+				&cli.StringFlag{Name: "smpp-password", Usage: "the SMPP password, at most 8 characters (default: one is drawn and printed on stderr)"},
+				&cli.Float64Flag{Name: "smpp-tps", Usage: "submits a second the SMPP application may make; more are answered ESME_RTHROTTLED (default no limit)"},
 			},
 			Action: func(c *cli.Context) error {
 				st, err := otpd.OpenSQLite(c.String("data"))
@@ -342,11 +346,24 @@ func keysCmd() *cli.Command {
 					return err
 				}
 				defer st.Close()
+				if pw := c.String("smpp-password"); c.IsSet("smpp-password") && (pw == "" || len(pw) > 8) {
+					return fmt.Errorf("--smpp-password must be 1 to 8 characters, as SMPP 3.4 allows")
+				}
 				id, key, err := otpd.CreateKey(c.Context, st, c.String("name"), c.String("networks"))
 				if err != nil {
 					return err
 				}
 				fmt.Fprintf(os.Stderr, "created API key %s\n", id)
+				if sid := c.String("smpp-system-id"); sid != "" {
+					pw := c.String("smpp-password")
+					if pw == "" {
+						pw = otpd.NewSMPPPassword()
+						fmt.Fprintf(os.Stderr, "SMPP password of system_id %s: %s\n", sid, pw)
+					}
+					if err := otpd.CreateSMPPAccount(c.Context, st, id, sid, pw, c.Float64("smpp-tps")); err != nil {
+						return err
+					}
+				}
 				fmt.Println(key)
 				return nil
 			},

@@ -1,0 +1,135 @@
+package otpd
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/otpd/otpd/smpp"
+)
+
+// receiptSink collects the deliver_sm an application's session gets.
+type receiptSink chan *smpp.DeliverSM
+
+func (rs receiptSink) ServeSMPP(ctx context.Context, s *smpp.Session, req smpp.PDU) smpp.PDU {
+	if d, ok := req.(*smpp.DeliverSM); ok {
+		c := *d
+		c.ShortMessage = append([]byte(nil), d.ShortMessage...)
+		c.Options = append(smpp.Options(nil), d.Options...)
+		rs <- &c
+	}
+	return smpp.Reply(req, smpp.ESME_ROK)
+}
+
+func (rs receiptSink) wait(t *testing.T) *smpp.DeliverSM {
+	t.Helper()
+	select {
+	case d := <-rs:
+		return d
+	case <-time.After(10 * time.Second):
+		t.Fatal("no deliver_sm within 10s")
+		return nil
+	}
+}
+
+func dialDoor(t *testing.T, e *doorEnv, bind smpp.BindType, id, pw string, h smpp.Handler) *smpp.Session {
+	t.Helper()
+	s, err := smpp.Dial(context.Background(), e.d.SMPPDoor().Addr(), smpp.Config{Bind: bind, SystemID: id, Password: pw, Handler: h, EnquireLinkInterval: -1})
+	if err != nil {
+		t.Fatalf("bind %s: %v", id, err)
+	}
+	t.Cleanup(func() { s.Close(context.Background()) })
+	return s
+}
+
+func TestSMPPDoor(t *testing.T) {
+	e := doorDaemon(t, func(c *Config) { c.SMPPListen = "127.0.0.1:0" })
+	ctx := context.Background()
+	if err := CreateSMPPAccount(ctx, e.d.store, e.keyID, "app1", "s3cret!", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := CreateSMPPAccount(ctx, e.d.store, e.keyID, "app1", "x", 0); err == nil {
+		t.Fatal("a system_id given twice")
+	}
+	if err := CreateSMPPAccount(ctx, e.d.store, e.keyID, "app2", "ninechars", 0); err == nil {
+		t.Fatal("a password longer than 8")
+	}
+	// Bad credentials.
+	for _, c := range [][2]string{{"app1", "wrong"}, {"nobody", "s3cret!"}} {
+		_, err := smpp.Dial(ctx, e.d.SMPPDoor().Addr(), smpp.Config{SystemID: c[0], Password: c[1], EnquireLinkInterval: -1})
+		want := smpp.ESME_RINVPASWD
+		if c[0] == "nobody" {
+			want = smpp.ESME_RINVSYSID
+		}
+		if !errors.Is(err, want) {
+			t.Errorf("bind %s/%s: %v, want %s", c[0], c[1], err, want)
+		}
+	}
+
+	sink := make(receiptSink, 4)
+	s := dialDoor(t, e, smpp.BindTransceiver, "app1", "s3cret!", sink)
+	resp, err := s.Submit(ctx, &smpp.SubmitSM{SourceAddr: "ACME", DestAddrTON: 1, DestAddrNPI: 1, DestinationAddr: "4915112346070",
+		RegisteredDelivery: 1, ShortMessage: []byte("SMPP code 135790")})
+	if err != nil || !strings.HasPrefix(resp.MessageID, "msg_") {
+		t.Fatalf("submit: %v %+v", err, resp)
+	}
+	if m := e.simMessage("+4915112346070"); m.Text != "SMPP code 135790" || m.From != "ACME" {
+		t.Fatalf("simulator: %+v", m)
+	}
+	d := sink.wait(t)
+	r, err := smpp.ParseReceipt(d)
+	if err != nil || r.ID != resp.MessageID || r.Stat != "DELIVRD" || !d.IsReceipt() || d.SourceAddr != "4915112346070" || d.DestinationAddr != "ACME" {
+		t.Fatalf("receipt %+v %v (%q)", r, err, d.ShortMessage)
+	}
+	// The message is otpd's own.
+	nc := client{t: t, base: e.base, key: e.key}
+	if st, body, _ := nc.do("GET", "/v1/messages/"+resp.MessageID, nil); st != 200 || body["delivery"].(map[string]any)["state"] != "delivered" {
+		t.Fatalf("native: %d %v", st, body)
+	}
+
+	// Refusals in command_status.
+	for name, p := range map[string]*smpp.SubmitSM{
+		"bad number":    {DestAddrTON: 1, DestinationAddr: "12", ShortMessage: []byte("x")},
+		"empty text":    {DestAddrTON: 1, DestinationAddr: "4915112346071"},
+		"a UDH segment": {DestAddrTON: 1, DestinationAddr: "4915112346071", ESMClass: 0x40, ShortMessage: append([]byte{5, 0, 3, 7, 2, 1}, "part"...)},
+		"bad source":    {SourceAddr: "\x01bad", DestAddrTON: 1, DestinationAddr: "4915112346071", ShortMessage: []byte("x")},
+	} {
+		want := map[string]smpp.CommandStatus{"bad number": smpp.ESME_RINVDSTADR, "empty text": smpp.ESME_RINVMSGLEN,
+			"a UDH segment": smpp.ESME_RINVESMCLASS, "bad source": smpp.ESME_RINVSRCADR}[name]
+		if _, err := s.Submit(ctx, p); !errors.Is(err, want) {
+			t.Errorf("%s: %v, want %s", name, err, want)
+		}
+	}
+}
+
+// TestSMPPDoorHoldsReceipts: a receipt waits while the application has no
+// receiver bind, and goes to the receiver it binds later.
+func TestSMPPDoorHoldsReceipts(t *testing.T) {
+	e := doorDaemon(t, func(c *Config) { c.SMPPListen = "127.0.0.1:0" })
+	ctx := context.Background()
+	if err := CreateSMPPAccount(ctx, e.d.store, e.keyID, "legacy", "pw", 1); err != nil {
+		t.Fatal(err)
+	}
+	tx := dialDoor(t, e, smpp.BindTransmitter, "legacy", "pw", nil)
+	resp, err := tx.Submit(ctx, &smpp.SubmitSM{DestAddrTON: 1, DestinationAddr: "4915112346080", RegisteredDelivery: 1, ShortMessage: []byte("held 1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Over the account's 1 submit a second.
+	if _, err := tx.Submit(ctx, &smpp.SubmitSM{DestAddrTON: 1, DestinationAddr: "4915112346081", ShortMessage: []byte("too fast")}); !errors.Is(err, smpp.ESME_RTHROTTLED) {
+		t.Fatalf("second submit at once: %v, want ESME_RTHROTTLED", err)
+	}
+	// The receipt arrives at otpd and is held.
+	eventually(t, "receipt held", func() bool {
+		vs, _ := ListCallbackViews(ctx, e.d.store, true, 10)
+		return len(vs) == 1 && vs[0].State == callbackPending && vs[0].Kind == callbackSMPP && strings.Contains(vs[0].LastError, "no receiver")
+	})
+	sink := make(receiptSink, 4)
+	dialDoor(t, e, smpp.BindReceiver, "legacy", "pw", sink)
+	r, err := smpp.ParseReceipt(sink.wait(t))
+	if err != nil || r.ID != resp.MessageID || r.Stat != "DELIVRD" {
+		t.Fatalf("held receipt: %+v %v", r, err)
+	}
+}
