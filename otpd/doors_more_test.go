@@ -13,6 +13,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/otpd/otpd/simulator"
+	"github.com/otpd/otpd/smpp"
 )
 
 var veSid = regexp.MustCompile(`^VE[0-9a-f]{32}$`)
@@ -387,4 +390,65 @@ func TestNativeWebhooks(t *testing.T) {
 		t.Fatalf("bad callback_url: %d %v", st, body)
 	}
 	_ = http.StatusOK
+}
+
+// TestCallbacksOfFailuresAndResends: a message the SMSC refuses at submit
+// (no receipt ever) and one it cannot deliver reach their StatusCallback as
+// failed and undelivered with Twilio's error codes; a resent OTP's SMS
+// reports to the first one's callback_url.
+func TestCallbacksOfFailuresAndResends(t *testing.T) {
+	sim, err := simulator.Start(simulator.Config{SMPPAddr: "127.0.0.1:0", DLRDelay: simulator.Delay{Min: 20 * time.Millisecond, Max: 20 * time.Millisecond},
+		Rules: []simulator.Rule{{Prefix: "+4915112346090", Stat: "UNDELIV", Err: "001"}, {Prefix: "+4915112346091", Reject: smpp.ESME_RINVDSTADR}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close(context.Background()) })
+	d := testDaemon(t, func(c *Config) {
+		c.SMSC.Addr, c.SMSC.SystemID, c.SMSC.SourceAddr = sim.Addr(), "otp", "OTPD"
+		c.OTP.ResendAfter = time.Millisecond
+	})
+	fastHooks(d)
+	kid, key, _ := CreateKey(context.Background(), d.store, "k", "")
+	e := &doorEnv{t: t, d: d, sim: sim, key: key, keyID: kid, base: "http://" + d.Addr()}
+	rc := newReceiver(t)
+	path := "/2010-04-01/Accounts/" + testAccount + "/Messages.json"
+	for _, to := range []string{"+4915112346090", "+4915112346091"} {
+		if a := e.twilio("POST", path, testAccount, key, url.Values{"To": {to}, "Body": {"x"}, "StatusCallback": {rc.srv.URL}}); a.status != 201 {
+			t.Fatalf("%s: %d %s", to, a.status, a.body)
+		}
+	}
+	got := rc.wait(t, 2)
+	byTo := map[string]url.Values{}
+	for _, g := range got {
+		byTo[g.form.Get("To")] = g.form
+		if g.header.Get("X-Twilio-Signature") != TwilioSignature(key, rc.srv.URL, g.form) {
+			t.Errorf("signature of %v", g.form)
+		}
+	}
+	if f := byTo["+4915112346090"]; f.Get("MessageStatus") != "undelivered" || f.Get("ErrorCode") != "30003" {
+		t.Errorf("undelivered: %v", f)
+	}
+	if f := byTo["+4915112346091"]; f.Get("MessageStatus") != "undelivered" && f.Get("MessageStatus") != "failed" || f.Get("ErrorCode") == "" {
+		t.Errorf("refused at submit: %v", f)
+	}
+
+	rc2 := newReceiver(t)
+	nc := client{t: t, base: e.base, key: key}
+	st, body, _ := nc.do("POST", "/v1/otp", map[string]any{"phone": "+4915112346092", "callback_url": rc2.srv.URL})
+	if st != 201 {
+		t.Fatalf("otp: %d %v", st, body)
+	}
+	id := body["id"].(string)
+	rc2.wait(t, 1)
+	time.Sleep(5 * time.Millisecond)
+	if st, body, _ := nc.do("POST", "/v1/otp/"+id+"/resend", nil); st != 200 {
+		t.Fatalf("resend: %d %v", st, body)
+	}
+	got = rc2.wait(t, 2)
+	var a, b map[string]any
+	json.Unmarshal(got[0].body, &a)
+	json.Unmarshal(got[1].body, &b)
+	if a["challenge_id"] != id || b["challenge_id"] != id || a["message_id"] == b["message_id"] {
+		t.Fatalf("reports of the resend: %s %s", got[0].body, got[1].body)
+	}
 }

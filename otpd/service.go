@@ -531,6 +531,7 @@ func (s *Service) Resend(ctx context.Context, id, keyID string) (*Challenge, err
 			StateFailed, "superseded by a resend before it was sent", ms(now), c.MessageID, StateQueued); err != nil {
 			return nil, err
 		}
+		oldMessage := c.MessageID
 		c.CodeHMAC = s.sec.CodeMAC(c.ID, code)
 		c.Sends++
 		c.LastSentAt = now
@@ -539,7 +540,10 @@ func (s *Service) Resend(ctx context.Context, id, keyID string) (*Challenge, err
 			c.CodeHMAC, c.Sends, ms(now), m.ID, ms(now), c.ID); err != nil {
 			return nil, err
 		}
-		return nil, insertMessage(tx, m)
+		if err := insertMessage(tx, m); err != nil {
+			return nil, err
+		}
+		return nil, s.carryCallback(tx, oldMessage, m.ID) // its reports go where the first SMS's went
 	})
 	if err != nil {
 		if !errors.Is(err, ErrNotDurable) {

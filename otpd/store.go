@@ -1109,3 +1109,11 @@ func (s *Store) smppAccount(ctx context.Context, systemID string) (*SMPPAccount,
 	}
 	return &a, nil
 }
+
+// copyCallback registers message from's callback for message to as well
+// (callbacks without a sealed secret: a secret is bound to its message).
+func copyCallback(tx *Tx, from, to string) error {
+	_, err := tx.Exec(`INSERT INTO callbacks (message_id, kind, url, secret, account_sid, key_id)
+		SELECT ?, kind, url, secret, account_sid, key_id FROM callbacks WHERE message_id = ? AND secret IS NULL`, to, from)
+	return err
+}

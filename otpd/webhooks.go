@@ -565,3 +565,11 @@ func ListCallbackViews(ctx context.Context, st *Store, all bool, limit int) ([]C
 	}
 	return out, nil
 }
+
+// carryCallback gives a resent SMS the callback of the one it replaces.
+func (s *Service) carryCallback(tx *Tx, from, to string) error {
+	if !s.hasCallbacks() {
+		return nil
+	}
+	return copyCallback(tx, from, to)
+}
