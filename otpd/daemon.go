@@ -101,7 +101,15 @@ func Start(cfg Config, log *zap.Logger) (d *Daemon, err error) {
 	}
 
 	if cfg.SMPPListen != "" {
-		if d.door, err = StartSMPPDoor(d.svc, d.hooks, cfg.SMPPListen, nil); err != nil {
+		var tc *tls.Config
+		if cfg.SMPPTLSCert != "" || cfg.SMPPTLSKey != "" {
+			cert, err := tls.LoadX509KeyPair(cfg.SMPPTLSCert, cfg.SMPPTLSKey)
+			if err != nil {
+				return d, fmt.Errorf("smpp_tls_cert, smpp_tls_key: %w", err)
+			}
+			tc = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		}
+		if d.door, err = StartSMPPDoor(d.svc, d.hooks, cfg.SMPPListen, tc); err != nil {
 			return d, fmt.Errorf("smpp_listen: %w", err)
 		}
 	}

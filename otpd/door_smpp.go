@@ -130,6 +130,11 @@ func (d *SMPPDoor) authenticate(ctx context.Context, s *smpp.Session, b *smpp.Bi
 		return smpp.ESME_RINVPASWD
 	}
 	// scope: messages (and key revocation), for acc.KeyID
+	if nets, err := d.svc.store.keyNetworks(ctx, acc.KeyID); err != nil {
+		return smpp.ESME_RBINDFAIL
+	} else if k := (&APIKey{Networks: nets}); !k.Allows(clientAddr(s.RemoteAddr().String())) {
+		return smpp.ESME_RBINDFAIL // the key's networks hold for its SMPP binds too
+	}
 	d.mu.Lock()
 	d.accounts[s] = acc
 	if b.Type.CanReceive() {

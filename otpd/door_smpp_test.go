@@ -2,7 +2,18 @@ package otpd
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -131,5 +142,59 @@ func TestSMPPDoorHoldsReceipts(t *testing.T) {
 	r, err := smpp.ParseReceipt(sink.wait(t))
 	if err != nil || r.ID != resp.MessageID || r.Stat != "DELIVRD" {
 		t.Fatalf("held receipt: %+v %v", r, err)
+	}
+}
+
+// selfSigned writes a certificate and key for 127.0.0.1 into dir.
+func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "otpd test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(k)
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	return certFile, keyFile
+}
+
+// TestSMPPDoorTLSAndNetworks: the door speaks TLS when given a
+// certificate, and a key's networks hold for its binds.
+func TestSMPPDoorTLSAndNetworks(t *testing.T) {
+	cert, key := selfSigned(t, t.TempDir())
+	e := doorDaemon(t, func(c *Config) { c.SMPPListen, c.SMPPTLSCert, c.SMPPTLSKey = "127.0.0.1:0", cert, key })
+	ctx := context.Background()
+	narrowID, _, _ := CreateKey(ctx, e.d.store, "office", "10.0.0.0/8")
+	if err := CreateSMPPAccount(ctx, e.d.store, e.keyID, "tlsapp", "pw", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := CreateSMPPAccount(ctx, e.d.store, narrowID, "office", "pw", 0); err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pb, _ := os.ReadFile(cert)
+	pool.AppendCertsFromPEM(pb)
+	tc := &tls.Config{RootCAs: pool}
+	s, err := smpp.Dial(ctx, e.d.SMPPDoor().Addr(), smpp.Config{SystemID: "tlsapp", Password: "pw", TLS: tc, EnquireLinkInterval: -1})
+	if err != nil {
+		t.Fatalf("TLS bind: %v", err)
+	}
+	defer s.Close(ctx)
+	if resp, err := s.Submit(ctx, &smpp.SubmitSM{DestAddrTON: 1, DestinationAddr: "4915112346095", ShortMessage: []byte("over TLS")}); err != nil || !strings.HasPrefix(resp.MessageID, "msg_") {
+		t.Fatalf("submit over TLS: %v", err)
+	}
+	e.simMessage("+4915112346095")
+	if _, err := smpp.Dial(ctx, e.d.SMPPDoor().Addr(), smpp.Config{SystemID: "tlsapp", Password: "pw", EnquireLinkInterval: -1, BindTimeout: 2 * time.Second}); err == nil {
+		t.Fatal("a plain bind to the TLS door worked")
+	}
+	if _, err := smpp.Dial(ctx, e.d.SMPPDoor().Addr(), smpp.Config{SystemID: "office", Password: "pw", TLS: tc, EnquireLinkInterval: -1}); !errors.Is(err, smpp.ESME_RBINDFAIL) {
+		t.Fatalf("bind from outside the key's networks: %v", err)
 	}
 }

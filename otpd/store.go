@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -1116,4 +1117,13 @@ func copyCallback(tx *Tx, from, to string) error {
 	_, err := tx.Exec(`INSERT INTO callbacks (message_id, kind, url, secret, account_sid, key_id)
 		SELECT ?, kind, url, secret, account_sid, key_id FROM callbacks WHERE message_id = ? AND secret IS NULL`, to, from)
 	return err
+}
+
+// keyNetworks reads the networks an API key may be used from.
+func (s *Store) keyNetworks(ctx context.Context, keyID string) ([]netip.Prefix, error) {
+	var nets string
+	if err := s.QueryRow(ctx, `SELECT networks FROM api_keys WHERE id = ?`, keyID).Scan(&nets); err != nil {
+		return nil, err
+	}
+	return ParseNetworks(nets)
 }
