@@ -2,9 +2,10 @@ package integration
 
 // An application that speaks only SMPP, the npm smpp client (esme.js),
 // binds to otpd's SMPP door with the system_id and password otpd keys
-// create gave its key: a receiver and a transmitter bind, submits that
-// reach smscsim, otpd's own message ids, the receipts as deliver_sm on its
-// receiver bind, enquire_link and unbind.
+// create gave its key: a receiver and a transmitter bind, submits (and the
+// UDH segments of a long text) that reach smscsim, otpd's own message ids,
+// a receipt as deliver_sm on its receiver bind for each, enquire_link and
+// unbind.
 
 import (
 	"strings"
@@ -28,11 +29,13 @@ func TestSMPPDoorWithNodeClient(t *testing.T) {
 	door := freeAddr(t)
 	startOtpd(t, freeAddr(t), data, append(otpdSMSCArgs(sim), "--smpp-listen", door)...)
 	phone := newPhone("")
+	long := strings.Repeat("A long text from an application, split by it with a UDH. ", 4)
 	p := runESME(t, door, "--system-id", "legacy", "--password", "pw12", "--mode", "txrx", "--count", "2",
-		"--to", digits(phone), "--gsm", "Door code 424242")
+		"--to", digits(phone), "--gsm", "Door code 424242", "--long", long)
 	done := p.WaitEvent("done", func(e nodeEvent) bool { return e.Name() == "done" || e.Name() == "fail" })
-	if done.Name() != "done" || done.Int("receipts") != 2 {
-		t.Fatalf("esme.js: %s", done)
+	parts := len(p.Filter(func(e nodeEvent) bool { return e.Name() == "submit" && e.Str("kind") == "long" }))
+	if done.Name() != "done" || parts < 2 || done.Int("receipts") != 2+parts {
+		t.Fatalf("esme.js: %s (%d segments)", done, parts)
 	}
 	for _, e := range p.Filter(isEvent("submit_resp")) {
 		if e.Int("status") != 0 || !strings.HasPrefix(e.Str("message_id"), "msg_") {
@@ -44,11 +47,18 @@ func TestSMPPDoorWithNodeClient(t *testing.T) {
 			t.Errorf("receipt %s", e)
 		}
 	}
-	msgs := sim.waitMessages(t, phone, 2)
+	msgs := sim.waitMessages(t, phone, 3)
+	longs := 0
 	for _, m := range msgs {
-		if !strings.HasPrefix(m.Text, "Door code 424242") || m.From != "OTPD" {
+		switch {
+		case m.Text == long && m.Segments == parts:
+			longs++
+		case !strings.HasPrefix(m.Text, "Door code 424242") || m.From != "OTPD":
 			t.Errorf("at smscsim: %+v", m)
 		}
+	}
+	if longs != 1 {
+		t.Errorf("the long text reached smscsim %d times in %d segments, want once: %+v", longs, parts, msgs)
 	}
 	// Wrong password: the bind fails with ESME_RINVPASWD (0x0E).
 	bad := runESME(t, door, "--system-id", "legacy", "--password", "nope")

@@ -218,11 +218,6 @@ func (d *SMPPDoor) ServeSMPP(ctx context.Context, s *smpp.Session, req smpp.PDU)
 	if err != nil {
 		return smpp.Reply(req, smpp.ESME_RINVESMCLASS)
 	}
-	if isPart {
-		// Segments of a long message are not forwarded (yet): send it in
-		// one submit_sm with message_payload instead.
-		return smpp.Reply(req, smpp.ESME_RINVESMCLASS)
-	}
 	text, err := coding.Decode(part.Data, coding.DataCoding(p.DataCoding))
 	if err != nil {
 		return smpp.Reply(req, smpp.ESME_RINVMSGLEN)
@@ -232,6 +227,9 @@ func (d *SMPPDoor) ServeSMPP(ctx context.Context, s *smpp.Session, req smpp.PDU)
 		to = "+" + to
 	} else {
 		to = d.svc.gatewayPhone(to)
+	}
+	if isPart {
+		return d.submitPart(ctx, p, acc, part, to, text)
 	}
 	mr := MessageRequest{To: to, Text: text, From: p.SourceAddr}
 	if p.RegisteredDelivery&0x03 != 0 {
@@ -249,6 +247,7 @@ func (d *SMPPDoor) ServeSMPP(ctx context.Context, s *smpp.Session, req smpp.PDU)
 // smppReceipt is what the queue keeps of a receipt for an application.
 type smppReceipt struct {
 	ID        string    `json:"id"`
+	IDs       []string  `json:"ids,omitempty"` // a long message's: one receipt for each segment's id
 	State     string    `json:"state"`
 	Stat      string    `json:"stat"`
 	Err       string    `json:"err"`
@@ -304,23 +303,109 @@ func (d *SMPPDoor) deliver(ctx context.Context, q *queuedCallback) error {
 	if st == dlr.Delivered {
 		dlvrd = 1
 	}
-	p := smpp.ReceiptDeliverSM(r.ID, "", dlr.Receipt{ID: r.ID, Sub: 1, Dlvrd: dlvrd, SubmitDate: r.Submitted, DoneDate: r.Done,
-		Stat: stat, Err: errCode, State: st})
-	p.SourceAddrTON, p.SourceAddrNPI, p.SourceAddr = 1, 1, strings.TrimPrefix(r.Phone, "+")
-	p.DestinationAddr = r.Sender
-	resp, err := s.Deliver(ctx, p)
-	if err != nil {
-		return err
+	ids := r.IDs
+	if len(ids) == 0 {
+		ids = []string{r.ID}
 	}
-	if resp.Status != smpp.ESME_ROK {
-		return fmt.Errorf("deliver_sm answered %s", resp.Status)
+	for _, id := range ids {
+		p := smpp.ReceiptDeliverSM(id, "", dlr.Receipt{ID: id, Sub: 1, Dlvrd: dlvrd, SubmitDate: r.Submitted, DoneDate: r.Done,
+			Stat: stat, Err: errCode, State: st})
+		p.SourceAddrTON, p.SourceAddrNPI, p.SourceAddr = 1, 1, strings.TrimPrefix(r.Phone, "+")
+		p.DestinationAddr = r.Sender
+		resp, err := s.Deliver(ctx, p)
+		if err != nil {
+			return err
+		}
+		if resp.Status != smpp.ESME_ROK {
+			return fmt.Errorf("deliver_sm answered %s", resp.Status)
+		}
 	}
 	return nil
 }
 
 // smppReceiptBody is the queued form of a receipt for the SMPP door.
 func smppReceiptBody(messageID string, c *callbackTarget, at time.Time) []byte {
-	b, _ := json.Marshal(smppReceipt{ID: messageID, State: c.State, Stat: c.Stat, Err: c.Err, Phone: c.Phone, Sender: c.Sender,
-		Submitted: c.CreatedAt, Done: at})
+	r := smppReceipt{ID: messageID, State: c.State, Stat: c.Stat, Err: c.Err, Phone: c.Phone, Sender: c.Sender,
+		Submitted: c.CreatedAt, Done: at}
+	if c.AccountSid != "" { // for the SMPP door: the ids its segments were given
+		r.IDs = strings.Split(c.AccountSid, ",")
+	}
+	b, _ := json.Marshal(r)
 	return b
+}
+
+// submitPart takes one segment of a long message (UDH or sar_*): each is
+// stored durably and answered with an id of its own; the last one queues
+// the whole text, which otpd splits again for its SMSC. The receipt then
+// goes back once for each segment's id.
+func (d *SMPPDoor) submitPart(ctx context.Context, p *smpp.SubmitSM, acc *SMPPAccount, part smpp.Part, to, text string) smpp.PDU {
+	if part.Seq < 1 || part.Seq > part.Total {
+		return smpp.Reply(p, smpp.ESME_RINVESMCLASS)
+	}
+	if int(part.Total) > maxSegments {
+		return smpp.Reply(p, smpp.ESME_RINVMSGLEN)
+	}
+	if _, err := d.svc.parsePhone(to); err != nil {
+		return smpp.Reply(p, smpp.ESME_RINVDSTADR) // refused at the first segment, not the last
+	}
+	if err := d.svc.checkSender(p.SourceAddr); err != nil {
+		return smpp.Reply(p, smpp.ESME_RINVSRCADR)
+	}
+	key := fmt.Sprintf("%s|%s|%d|%d", to, p.SourceAddr, part.Ref, part.Total)
+	id := NewID("msg")
+	sp := smppPart{Seq: int(part.Seq), Total: int(part.Total), PartID: id, Sealed: d.svc.sec.Seal(id, text), Receipts: p.RegisteredDelivery&0x03 != 0}
+	var all []smppPart
+	err := d.svc.store.Write(ctx, func(tx *Tx) error {
+		var err error
+		all, err = storeSMPPPart(tx, acc.SystemID, key, sp, d.svc.now().UTC())
+		return err
+	})
+	if err != nil {
+		return smpp.Reply(p, smpp.ESME_RSYSERR)
+	}
+	if all != nil {
+		if err := d.forward(ctx, acc, key, to, p.SourceAddr, all); err != nil {
+			// The segments stay stored: the application's retry of this
+			// one queues the message.
+			return smpp.Reply(p, smppStatus(err))
+		}
+	}
+	resp := smpp.Reply(p, smpp.ESME_ROK).(*smpp.SubmitSMResp)
+	resp.MessageID = id
+	return resp
+}
+
+// errPartsGone: another submit of the last segment queued the message.
+var errPartsGone = errors.New("the segments were queued already")
+
+// forward queues a long message whose segments all came.
+func (d *SMPPDoor) forward(ctx context.Context, acc *SMPPAccount, key, to, from string, parts []smppPart) error {
+	var b strings.Builder
+	ids := make([]string, 0, len(parts))
+	receipts := false
+	for _, q := range parts {
+		t, err := d.svc.sec.Open(q.PartID, q.Sealed)
+		if err != nil {
+			return err
+		}
+		b.WriteString(t)
+		ids = append(ids, q.PartID)
+		receipts = receipts || q.Receipts
+	}
+	mr := MessageRequest{To: to, Text: b.String(), From: from}
+	mr.after.add(func(tx *Tx, _ string, m *Message) error {
+		ok, err := dropSMPPParts(tx, acc.SystemID, key)
+		if err == nil && !ok {
+			err = errPartsGone
+		}
+		return err
+	})
+	if receipts {
+		d.svc.registerCallback(&mr.after, callbackSMPP, acc.SystemID, "", strings.Join(ids, ","), acc.KeyID)
+	}
+	_, err := d.svc.SendMessage(ctx, mr, acc.KeyID)
+	if errors.Is(err, errPartsGone) {
+		return nil
+	}
+	return err
 }

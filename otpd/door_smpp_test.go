@@ -102,16 +102,67 @@ func TestSMPPDoor(t *testing.T) {
 
 	// Refusals in command_status.
 	for name, p := range map[string]*smpp.SubmitSM{
-		"bad number":    {DestAddrTON: 1, DestinationAddr: "12", ShortMessage: []byte("x")},
-		"empty text":    {DestAddrTON: 1, DestinationAddr: "4915112346071"},
-		"a UDH segment": {DestAddrTON: 1, DestinationAddr: "4915112346071", ESMClass: 0x40, ShortMessage: append([]byte{5, 0, 3, 7, 2, 1}, "part"...)},
-		"bad source":    {SourceAddr: "\x01bad", DestAddrTON: 1, DestinationAddr: "4915112346071", ShortMessage: []byte("x")},
+		"bad number":        {DestAddrTON: 1, DestinationAddr: "12", ShortMessage: []byte("x")},
+		"empty text":        {DestAddrTON: 1, DestinationAddr: "4915112346071"},
+		"one of 7 segments": {DestAddrTON: 1, DestinationAddr: "4915112346071", ESMClass: 0x40, ShortMessage: append([]byte{5, 0, 3, 7, 7, 1}, "part"...)},
+		"bad source":        {SourceAddr: "\x01bad", DestAddrTON: 1, DestinationAddr: "4915112346071", ShortMessage: []byte("x")},
 	} {
 		want := map[string]smpp.CommandStatus{"bad number": smpp.ESME_RINVDSTADR, "empty text": smpp.ESME_RINVMSGLEN,
-			"a UDH segment": smpp.ESME_RINVESMCLASS, "bad source": smpp.ESME_RINVSRCADR}[name]
+			"one of 7 segments": smpp.ESME_RINVMSGLEN, "bad source": smpp.ESME_RINVSRCADR}[name]
 		if _, err := s.Submit(ctx, p); !errors.Is(err, want) {
 			t.Errorf("%s: %v, want %s", name, err, want)
 		}
+	}
+}
+
+// TestSMPPDoorLongMessage: the segments of a long message (UDH, then
+// sar_*) each get an id once stored; the last queues the whole text, and
+// each id gets its receipt.
+func TestSMPPDoorLongMessage(t *testing.T) {
+	e := doorDaemon(t, func(c *Config) { c.SMPPListen = "127.0.0.1:0" })
+	ctx := context.Background()
+	if err := CreateSMPPAccount(ctx, e.d.store, e.keyID, "kannel", "pw", 0); err != nil {
+		t.Fatal(err)
+	}
+	sink := make(receiptSink, 8)
+	s := dialDoor(t, e, smpp.BindTransceiver, "kannel", "pw", sink)
+	first, second := strings.Repeat("a", 153), "and the end"
+	var ids []string
+	for i, seg := range []string{first, second} {
+		resp, err := s.Submit(ctx, &smpp.SubmitSM{DestAddrTON: 1, DestinationAddr: "4915112346075", ESMClass: 0x40, RegisteredDelivery: 1,
+			ShortMessage: append([]byte{5, 0, 3, 0x2a, 2, byte(i + 1)}, seg...)})
+		if err != nil {
+			t.Fatalf("segment %d: %v", i+1, err)
+		}
+		ids = append(ids, resp.MessageID)
+	}
+	if ids[0] == ids[1] {
+		t.Fatalf("ids %v", ids)
+	}
+	if m := e.simMessage("+4915112346075"); m.Text != first+second || m.Segments != 2 {
+		t.Fatalf("at the simulator: %d segments %q", m.Segments, m.Text)
+	}
+	got := map[string]bool{}
+	for range ids {
+		r, err := smpp.ParseReceipt(sink.wait(t))
+		if err != nil || r.Stat != "DELIVRD" {
+			t.Fatalf("receipt %+v %v", r, err)
+		}
+		got[r.ID] = true
+	}
+	if !got[ids[0]] || !got[ids[1]] {
+		t.Fatalf("receipts for %v, want %v", got, ids)
+	}
+	// sar_* segments, the last first.
+	for _, seq := range []uint8{2, 1} {
+		p := &smpp.SubmitSM{DestAddrTON: 1, DestinationAddr: "4915112346076", ShortMessage: []byte(map[uint8]string{1: "sar one ", 2: "sar two"}[seq])}
+		p.Options.SetSAR(smpp.SAR{Ref: 77, Total: 2, Seq: seq})
+		if _, err := s.Submit(ctx, p); err != nil {
+			t.Fatalf("sar %d: %v", seq, err)
+		}
+	}
+	if m := e.simMessage("+4915112346076"); m.Text != "sar one sar two" {
+		t.Fatalf("sar at the simulator: %q", m.Text)
 	}
 }
 

@@ -168,6 +168,19 @@ var schema = []string{
 		key_id TEXT NOT NULL,
 		tps REAL NOT NULL DEFAULT 0
 	) WITHOUT ROWID`,
+	// The segments of an SMPP application's long message until the last
+	// one comes (texts sealed, as in the outbox).
+	`CREATE TABLE IF NOT EXISTS smpp_parts (
+		system_id TEXT NOT NULL,
+		part_key TEXT NOT NULL,
+		seq INTEGER NOT NULL,
+		total INTEGER NOT NULL,
+		part_id TEXT NOT NULL,
+		sealed BLOB NOT NULL,
+		receipts INTEGER NOT NULL,
+		created_at INTEGER NOT NULL,
+		PRIMARY KEY (system_id, part_key, seq)
+	) WITHOUT ROWID`,
 	`CREATE TABLE IF NOT EXISTS key_settings (
 		key_id TEXT PRIMARY KEY,
 		settings TEXT NOT NULL
@@ -1126,4 +1139,54 @@ func (s *Store) keyNetworks(ctx context.Context, keyID string) ([]netip.Prefix, 
 		return nil, err
 	}
 	return ParseNetworks(nets)
+}
+
+// smppPart is one stored segment of an SMPP application's long message.
+type smppPart struct {
+	Seq, Total int
+	PartID     string
+	Sealed     []byte
+	Receipts   bool
+}
+
+// storeSMPPPart keeps a segment (again, when an application resends it)
+// and returns all the segments of its message once every one is there.
+func storeSMPPPart(tx *Tx, systemID, key string, p smppPart, now time.Time) ([]smppPart, error) {
+	if _, err := tx.Exec(`INSERT INTO smpp_parts (system_id, part_key, seq, total, part_id, sealed, receipts, created_at) VALUES (?,?,?,?,?,?,?,?)
+		ON CONFLICT (system_id, part_key, seq) DO UPDATE SET part_id = excluded.part_id, sealed = excluded.sealed, receipts = excluded.receipts`,
+		systemID, key, p.Seq, p.Total, p.PartID, p.Sealed, p.Receipts, ms(now)); err != nil {
+		return nil, err
+	}
+	var n int
+	if err := tx.QueryRow(`SELECT COUNT(*) FROM smpp_parts WHERE system_id = ? AND part_key = ?`, systemID, key).Scan(&n); err != nil {
+		return nil, err
+	}
+	if n < p.Total {
+		return nil, nil
+	}
+	rows, err := tx.Query(`SELECT seq, total, part_id, sealed, receipts FROM smpp_parts WHERE system_id = ? AND part_key = ? ORDER BY seq`, systemID, key)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []smppPart
+	for rows.Next() {
+		var q smppPart
+		if err := rows.Scan(&q.Seq, &q.Total, &q.PartID, &q.Sealed, &q.Receipts); err != nil {
+			return nil, err
+		}
+		out = append(out, q)
+	}
+	return out, rows.Err()
+}
+
+// dropSMPPParts deletes a long message's segments once it is queued; false
+// when they were gone (queued by another submit already).
+func dropSMPPParts(tx *Tx, systemID, key string) (bool, error) {
+	res, err := tx.Exec(`DELETE FROM smpp_parts WHERE system_id = ? AND part_key = ?`, systemID, key)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
 }
