@@ -96,6 +96,7 @@ func StartSMPPDoor(svc *Service, hooks *Dispatcher, addr string, tlsConfig *tls.
 	d.srv = &smpp.Server{Handler: d, Authenticate: d.authenticate, OnBound: d.onBound, OnClosed: d.onClosed,
 		SystemID: "otpd", Logger: svc.log.Named("smpp-door"), Session: smpp.Config{Window: 10}, TLSConfig: tlsConfig}
 	hooks.smpp = d
+	d.recoverParts()
 	go func() {
 		defer close(d.done)
 		if err := d.srv.Serve(ln); err != nil && !errors.Is(err, smpp.ErrServerClosed) {
@@ -148,9 +149,21 @@ func (d *SMPPDoor) authenticate(ctx context.Context, s *smpp.Session, b *smpp.Bi
 }
 
 func (d *SMPPDoor) onBound(s *smpp.Session) {
-	if s.BindType().CanReceive() {
-		d.hooks.wakeUp() // receipts held for this application go out
+	if !s.BindType().CanReceive() {
+		return
 	}
+	d.mu.Lock()
+	acc := d.accounts[s]
+	d.mu.Unlock()
+	if acc == nil {
+		return
+	}
+	// The receipts held for this application go out now.
+	now := d.svc.now().UTC()
+	if err := d.svc.store.Write(context.Background(), func(tx *Tx) error { return dueHeldReceipts(tx, acc.SystemID, now) }); err != nil {
+		d.svc.log.Warn("releasing held receipts failed; they go out at their next look", zap.Error(err))
+	}
+	d.hooks.wakeUp()
 }
 
 func (d *SMPPDoor) onClosed(s *smpp.Session) {
@@ -408,4 +421,46 @@ func (d *SMPPDoor) forward(ctx context.Context, acc *SMPPAccount, key, to, from 
 		return nil
 	}
 	return err
+}
+
+// staleParts is how long the segments of an incomplete long message wait
+// for the rest.
+const staleParts = 24 * time.Hour
+
+// recoverParts, at start, queues the long messages whose segments all came
+// but which were not queued (otpd stopped in between), and drops the
+// segments of messages that stayed incomplete for staleParts.
+func (d *SMPPDoor) recoverParts() {
+	ctx := context.Background()
+	now := d.svc.now().UTC()
+	sets, err := d.svc.store.completeSMPPSets(ctx)
+	if err != nil {
+		d.svc.log.Warn("reading stored long-message segments failed", zap.Error(err))
+		return
+	}
+	for _, set := range sets {
+		acc, err := d.svc.store.smppAccount(ctx, set.SystemID)
+		if err != nil || acc == nil {
+			continue
+		}
+		to, from, ok := splitPartKey(set.Key)
+		if !ok {
+			continue
+		}
+		if err := d.forward(ctx, acc, set.Key, to, from, set.Parts); err != nil {
+			d.svc.log.Warn("queueing a stored long message failed", zap.Error(err))
+		}
+	}
+	if err := d.svc.store.Write(ctx, func(tx *Tx) error { return dropStaleSMPPParts(tx, now.Add(-staleParts)) }); err != nil {
+		d.svc.log.Warn("dropping stale long-message segments failed", zap.Error(err))
+	}
+}
+
+// splitPartKey reads the number and sender back from a part key.
+func splitPartKey(key string) (to, from string, ok bool) {
+	f := strings.Split(key, "|")
+	if len(f) != 4 {
+		return "", "", false
+	}
+	return f[0], f[1], true
 }

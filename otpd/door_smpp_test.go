@@ -249,3 +249,42 @@ func TestSMPPDoorTLSAndNetworks(t *testing.T) {
 		t.Fatalf("bind from outside the key's networks: %v", err)
 	}
 }
+
+// TestSMPPDoorRecoversParts: a long message whose segments were all stored
+// but not queued (otpd stopped in between) is queued at the door's start;
+// segments of a message left incomplete for a day are dropped.
+func TestSMPPDoorRecoversParts(t *testing.T) {
+	e := doorDaemon(t, func(c *Config) { c.SMPPListen = "127.0.0.1:0" })
+	ctx := context.Background()
+	if err := CreateSMPPAccount(ctx, e.d.store, e.keyID, "crashy", "pw", 0); err != nil {
+		t.Fatal(err)
+	}
+	sec := e.d.svc.sec
+	part := func(seq int, text string) smppPart {
+		id := NewID("msg")
+		return smppPart{Seq: seq, Total: 2, PartID: id, Sealed: sec.Seal(id, text)}
+	}
+	now := time.Now()
+	err := e.d.store.Write(ctx, func(tx *Tx) error {
+		for _, p := range []smppPart{part(1, "stored "), part(2, "before the crash")} {
+			if _, err := storeSMPPPart(tx, "crashy", "+4915112346077|OTPD|9|2", p, now); err != nil {
+				return err
+			}
+		}
+		_, err := storeSMPPPart(tx, "crashy", "+4915112346078|OTPD|10|2", part(1, "never completed"), now.Add(-25*time.Hour))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.d.SMPPDoor().recoverParts()
+	if m := e.simMessage("+4915112346077"); m.Text != "stored before the crash" {
+		t.Fatalf("recovered: %q", m.Text)
+	}
+	sets, _ := e.d.store.completeSMPPSets(ctx)
+	var n int
+	e.d.store.QueryRow(ctx, `SELECT COUNT(*) FROM smpp_parts`).Scan(&n)
+	if len(sets) != 0 || n != 0 {
+		t.Fatalf("left: %d complete sets, %d segments", len(sets), n)
+	}
+}

@@ -1190,3 +1190,50 @@ func dropSMPPParts(tx *Tx, systemID, key string) (bool, error) {
 	n, _ := res.RowsAffected()
 	return n > 0, nil
 }
+
+// dueHeldReceipts makes the receipts held for an SMPP application due now.
+func dueHeldReceipts(tx *Tx, systemID string, now time.Time) error {
+	_, err := tx.Exec(`UPDATE callback_queue SET next_attempt_at = ? WHERE kind = 'smpp' AND url = ? AND state = 'pending' AND next_attempt_at > ?`,
+		ms(now), systemID, ms(now))
+	return err
+}
+
+// smppSet is a long message whose segments all came.
+type smppSet struct {
+	SystemID, Key string
+	Parts         []smppPart
+}
+
+// completeSMPPSets reads the long messages whose segments all came.
+func (s *Store) completeSMPPSets(ctx context.Context) ([]smppSet, error) {
+	rows, err := s.Query(ctx, `SELECT system_id, part_key, seq, total, part_id, sealed, receipts FROM smpp_parts ORDER BY system_id, part_key, seq`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []smppSet
+	for rows.Next() {
+		var sys, key string
+		var p smppPart
+		if err := rows.Scan(&sys, &key, &p.Seq, &p.Total, &p.PartID, &p.Sealed, &p.Receipts); err != nil {
+			return nil, err
+		}
+		if n := len(out); n == 0 || out[n-1].SystemID != sys || out[n-1].Key != key {
+			out = append(out, smppSet{SystemID: sys, Key: key})
+		}
+		out[len(out)-1].Parts = append(out[len(out)-1].Parts, p)
+	}
+	complete := out[:0]
+	for _, set := range out {
+		if len(set.Parts) == set.Parts[0].Total {
+			complete = append(complete, set)
+		}
+	}
+	return complete, rows.Err()
+}
+
+// dropStaleSMPPParts deletes segments stored before t.
+func dropStaleSMPPParts(tx *Tx, before time.Time) error {
+	_, err := tx.Exec(`DELETE FROM smpp_parts WHERE created_at < ?`, ms(before))
+	return err
+}

@@ -487,6 +487,9 @@ func (d *Dispatcher) post(q *queuedCallback) {
 	d.finish(q, perr)
 }
 
+// maxHold is how long a receipt waits for its application's receiver.
+const maxHold = 72 * time.Hour
+
 // postSMPP hands a receipt to the SMPP door; while the application has no
 // receiver bind up (or no door listens), it is held without counting.
 func (d *Dispatcher) postSMPP(ctx context.Context, q *queuedCallback) {
@@ -495,9 +498,16 @@ func (d *Dispatcher) postSMPP(ctx context.Context, q *queuedCallback) {
 		err = d.smpp.deliver(ctx, q)
 	}
 	if errors.Is(err, errNoReceiver) {
+		// Looked at again less often the longer it waits (a bind of a
+		// receiver makes it due at once), given up after maxHold.
 		now := d.svc.now().UTC()
+		age := now.Sub(q.CreatedAt)
+		state, next := callbackPending, now.Add(min(max(time.Second, age/10), time.Minute))
+		if age > maxHold {
+			state = callbackFailed
+		}
 		if err := d.svc.store.Write(context.Background(), func(tx *Tx) error {
-			return finishCallback(tx, q.ID, callbackPending, q.Attempts, now.Add(time.Second), err.Error(), now)
+			return finishCallback(tx, q.ID, state, q.Attempts, next, err.Error(), now)
 		}); err != nil {
 			d.svc.log.Warn("holding a receipt for an SMPP application failed", zap.Error(err))
 		}
