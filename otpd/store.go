@@ -1084,11 +1084,24 @@ func (s *Store) setKeySettings(ctx context.Context, keyID, settings string) erro
 	})
 }
 
-// countCallbacks is how many messages have a callback.
-func (s *Store) countCallbacks(ctx context.Context) (int64, error) {
-	var n int64
-	err := s.QueryRow(ctx, `SELECT COUNT(*) FROM callbacks`).Scan(&n)
-	return n, err
+// openCallbacks gives the messages with a callback and no final report
+// queued yet.
+func (s *Store) openCallbacks(ctx context.Context) ([]string, error) {
+	rows, err := s.Query(ctx, `SELECT c.message_id FROM callbacks c
+		WHERE NOT EXISTS (SELECT 1 FROM callback_queue q WHERE q.message_id = c.message_id)`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }
 
 func (s *Store) insertSMPPAccount(ctx context.Context, systemID string, hash []byte, keyID string, tps float64) error {
@@ -1126,10 +1139,13 @@ func (s *Store) smppAccount(ctx context.Context, systemID string) (*SMPPAccount,
 
 // copyCallback registers message from's callback for message to as well
 // (callbacks without a sealed secret: a secret is bound to its message).
-func copyCallback(tx *Tx, from, to string) error {
-	_, err := tx.Exec(`INSERT INTO callbacks (message_id, kind, url, secret, account_sid, key_id)
+func copyCallback(tx *Tx, from, to string) (int64, error) {
+	res, err := tx.Exec(`INSERT INTO callbacks (message_id, kind, url, secret, account_sid, key_id)
 		SELECT ?, kind, url, secret, account_sid, key_id FROM callbacks WHERE message_id = ? AND secret IS NULL`, to, from)
-	return err
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }
 
 // keyNetworks reads the networks an API key may be used from.

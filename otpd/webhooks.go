@@ -40,9 +40,15 @@ const WebhookSignatureHeader = "Otpd-Signature"
 
 // doorState is what the front doors keep in the Service.
 type doorState struct {
-	any  atomic.Bool   // a callback was ever registered: receipts look for theirs
-	once sync.Once     // reads whether callbacks exist, on first use
-	wake chan struct{} // tells the dispatcher that reports are due
+	// open holds the ids of the messages whose callback has yet to hear
+	// of a final state: only their receipts look for it in the store. It
+	// is read from the store on first use (all, when that fails), filled
+	// before a registering write commits, and emptied once the report is
+	// posted (it is durable in the queue by then).
+	open     sync.Map
+	once     sync.Once
+	loadFail atomic.Bool
+	wake     chan struct{} // tells the dispatcher that reports are due
 
 	settingsMu sync.Mutex
 	settings   map[string]cachedSettings // per key id
@@ -144,7 +150,8 @@ func (a *afterWrite) add(fn func(tx *Tx, challengeID string, m *Message) error) 
 func (s *Service) registerCallback(a *afterWrite, kind, url string, secret string, accountSid, keyID string) {
 	a.callback = true
 	a.add(func(tx *Tx, _ string, m *Message) error {
-		s.doors.any.Store(true) // before the commit: a receipt that follows it looks
+		s.loadOpen()
+		s.doors.open.Store(m.ID, struct{}{}) // before the commit: a receipt that follows it looks
 		var sealed []byte
 		if secret != "" {
 			sealed = s.sec.Seal("callback:"+m.ID, secret)
@@ -186,25 +193,40 @@ func (s *Service) withWebhook(ctx context.Context, callbackURL, keyID string, a 
 	return a, nil
 }
 
-// hasCallbacks reads once whether the store holds callbacks.
-func (s *Service) hasCallbacks() bool {
+// loadOpen reads, once, the messages whose callbacks are still open.
+func (s *Service) loadOpen() {
 	s.doors.once.Do(func() {
-		if n, err := s.store.countCallbacks(context.Background()); err != nil || n > 0 {
-			s.doors.any.Store(true)
+		ids, err := s.store.openCallbacks(context.Background())
+		if err != nil {
+			s.log.Warn("reading open callbacks failed; every receipt looks for one", zap.Error(err))
+			s.doors.loadFail.Store(true)
+			return
+		}
+		for _, id := range ids {
+			s.doors.open.Store(id, struct{}{})
 		}
 	})
-	return s.doors.any.Load()
+}
+
+// mayReport says whether a message may have a callback to report to.
+func (s *Service) mayReport(messageID string) bool {
+	s.loadOpen()
+	if s.doors.loadFail.Load() {
+		return true
+	}
+	_, ok := s.doors.open.Load(messageID)
+	return ok
 }
 
 // queueReports queues, in the receipt's own transaction, a report for each
 // message of evs that has a callback and reached a final state.
 func (s *Service) queueReports(tx *Tx, evs []Event, now time.Time) error {
-	if len(evs) == 0 || !s.hasCallbacks() {
+	if len(evs) == 0 {
 		return nil
 	}
 	queued := false
 	for i, ev := range evs {
-		if i > 0 && evs[i-1].MessageID == ev.MessageID {
+		if i > 0 && evs[i-1].MessageID == ev.MessageID || !s.mayReport(ev.MessageID) {
 			continue
 		}
 		c, err := callbackFor(tx, ev.MessageID)
@@ -524,6 +546,7 @@ func (d *Dispatcher) postSMPP(ctx context.Context, q *queuedCallback) {
 // failed after MaxAttempts.
 func (d *Dispatcher) finish(q *queuedCallback, perr string) {
 	s := d.svc
+	s.doors.open.Delete(q.MessageID) // its final report is in the queue: later receipts need not look
 	now := s.now().UTC()
 	q.Attempts++
 	state, next := callbackDone, now
@@ -578,8 +601,10 @@ func ListCallbackViews(ctx context.Context, st *Store, all bool, limit int) ([]C
 
 // carryCallback gives a resent SMS the callback of the one it replaces.
 func (s *Service) carryCallback(tx *Tx, from, to string) error {
-	if !s.hasCallbacks() {
-		return nil
+	s.loadOpen()
+	n, err := copyCallback(tx, from, to)
+	if err == nil && n > 0 {
+		s.doors.open.Store(to, struct{}{}) // before the commit, as registerCallback
 	}
-	return copyCallback(tx, from, to)
+	return err
 }
