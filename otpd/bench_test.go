@@ -92,9 +92,22 @@ func counterValue(c prometheus.Counter) float64 {
 // goroutines per core at once, so that they share group commits as under
 // load.
 // ns/op is the writer's time per OTP: what bounds the end-to-end rate.
-func BenchmarkStoreOTPWrites(b *testing.B) {
+func BenchmarkStoreOTPWrites(b *testing.B) { storeOTPWrites(b, false) }
+
+// BenchmarkStoreOTPWritesCallbacksOn: the same once some message has a
+// callback (a StatusCallback, webhook or SMPP receipt), so that every
+// receipt looks for one of its own in its write.
+func BenchmarkStoreOTPWritesCallbacksOn(b *testing.B) { storeOTPWrites(b, true) }
+
+func storeOTPWrites(b *testing.B, callbacks bool) {
 	st, svc := senderService(b, 0)
 	defer st.Close()
+	if callbacks {
+		// Callbacks on other messages, still open.
+		for i := 0; i < 1000; i++ {
+			svc.doors.open.Store(NewID("msg"), struct{}{})
+		}
+	}
 	sec := svc.sec
 	snd := NewSender(svc, nil)
 	var n atomic.Int64

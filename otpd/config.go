@@ -25,6 +25,12 @@ type Config struct {
 	// kept after they were created; default 720h (30 days).
 	Retention time.Duration `yaml:"retention"`
 
+	// SMPPListen is the address of the SMPP door for applications ("" none).
+	SMPPListen string `yaml:"smpp_listen"`
+	// SMPPTLSCert and SMPPTLSKey (PEM files) make the SMPP door speak TLS.
+	SMPPTLSCert string `yaml:"smpp_tls_cert"`
+	SMPPTLSKey  string `yaml:"smpp_tls_key"`
+
 	embedded bool // set by Start when it started the embedded simulator
 }
 

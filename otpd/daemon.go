@@ -28,6 +28,8 @@ type Daemon struct {
 	events  *Broker
 	pool    *smpp.Pool
 	sender  *Sender
+	hooks   *Dispatcher // posts delivery reports to callbacks
+	door    *SMPPDoor   // the SMPP listener for applications, nil without one
 	sim     *simulator.Simulator
 	api     *API
 	srv     *http.Server
@@ -71,6 +73,7 @@ func Start(cfg Config, log *zap.Logger) (d *Daemon, err error) {
 	d.metrics = NewMetrics()
 	d.events = NewBroker(func() { d.metrics.Events.Inc() })
 	d.svc = NewService(&d.Config, d.store, sec, d.metrics, d.events, log)
+	d.hooks = NewDispatcher(d.svc)
 
 	if cfg.Embedded() {
 		delay, err := simulator.ParseDelay(cfg.Sim.DLRDelay)
@@ -96,6 +99,21 @@ func Start(cfg Config, log *zap.Logger) (d *Daemon, err error) {
 	if err := d.sender.Start(context.Background()); err != nil {
 		return d, fmt.Errorf("outbox recovery: %w", err)
 	}
+
+	if cfg.SMPPListen != "" {
+		var tc *tls.Config
+		if cfg.SMPPTLSCert != "" || cfg.SMPPTLSKey != "" {
+			cert, err := tls.LoadX509KeyPair(cfg.SMPPTLSCert, cfg.SMPPTLSKey)
+			if err != nil {
+				return d, fmt.Errorf("smpp_tls_cert, smpp_tls_key: %w", err)
+			}
+			tc = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		}
+		if d.door, err = StartSMPPDoor(d.svc, d.hooks, cfg.SMPPListen, tc); err != nil {
+			return d, fmt.Errorf("smpp_listen: %w", err)
+		}
+	}
+	d.hooks.Start()
 
 	auth := !cfg.Embedded() && !cfg.HTTP.NoAuth
 	d.api = NewAPI(d.svc, d.pool.Ready, auth)
@@ -164,6 +182,12 @@ func (d *Daemon) Routes() []string { return d.api.Routes() }
 // Service is the OTP service.
 func (d *Daemon) Service() *Service { return d.svc }
 
+// Dispatcher posts delivery reports to StatusCallbacks and webhooks.
+func (d *Daemon) Dispatcher() *Dispatcher { return d.hooks }
+
+// SMPPDoor is the SMPP listener for applications, nil without one.
+func (d *Daemon) SMPPDoor() *SMPPDoor { return d.door }
+
 // Pool is the SMSC binds.
 func (d *Daemon) Pool() *smpp.Pool { return d.pool }
 
@@ -190,6 +214,15 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 		cancel()
+	}
+	if d.door != nil {
+		if err := d.door.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("smpp door: %w", err))
+		}
+		d.door = nil
+	}
+	if d.hooks != nil {
+		d.hooks.Stop()
 	}
 	if d.pool != nil {
 		if err := d.pool.Close(ctx); err != nil {

@@ -60,6 +60,7 @@ func NewAPI(svc *Service, ready func() bool, authRequired bool) *API {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	}))
+	a.registerDoors()
 	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apiErr(http.StatusNotFound, "not_found", "no route %s %s", r.Method, r.URL.Path))
 	})

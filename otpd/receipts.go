@@ -101,7 +101,7 @@ func (s *Service) ApplyReceipt(ctx context.Context, r smpp.Receipt) error {
 			return nil
 		}
 		evs = e
-		return nil
+		return s.queueReports(tx, e, now) // the callbacks' reports commit with the receipt
 	})
 	if err != nil {
 		return err
@@ -176,6 +176,9 @@ func (s *Service) applyOrphans(tx *Tx, key string, now time.Time) (evs []Event, 
 			return nil, 0, 0, err
 		}
 		evs = append(evs, e...)
+	}
+	if err := s.queueReports(tx, evs, now); err != nil {
+		return nil, 0, 0, err
 	}
 	if err := drop(`DELETE FROM orphan_receipts WHERE smsc_key = ?`, key); err != nil {
 		return nil, 0, 0, err

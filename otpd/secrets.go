@@ -22,8 +22,9 @@ import (
 // of codes, one to seal outbox texts (which carry the code) until they are
 // submitted.
 type Secrets struct {
-	codeKey []byte
-	seal    cipher.AEAD
+	codeKey    []byte
+	seal       cipher.AEAD
+	webhookKey []byte // signing secrets of webhooks, one derived per API key
 }
 
 // LoadSecrets reads the master secret from file, creating it (32 random
@@ -71,7 +72,7 @@ func newSecrets(master []byte) (*Secrets, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Secrets{codeKey: derive("otpd code hmac v1"), seal: aead}, nil
+	return &Secrets{codeKey: derive("otpd code hmac v1"), seal: aead, webhookKey: derive("otpd webhook signing v1")}, nil
 }
 
 // CodeMAC is the HMAC-SHA256 of a code, bound to its challenge so that a

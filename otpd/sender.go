@@ -510,9 +510,11 @@ func (s *Sender) retry(m *Message, reason string, log *zap.Logger) {
 func (s *Sender) finish(m *Message, state, reason string, log *zap.Logger) {
 	now := s.svc.now().UTC()
 	err := s.svc.store.Write(context.Background(), func(tx *Tx) error {
-		_, err := tx.Exec(`UPDATE messages SET state = ?, sealed = NULL, reason = ?, uncertain = ?, updated_at = ? WHERE id = ?`,
-			state, reason, m.Uncertain, ms(now), m.ID)
-		return err
+		if _, err := tx.Exec(`UPDATE messages SET state = ?, sealed = NULL, reason = ?, uncertain = ?, updated_at = ? WHERE id = ?`,
+			state, reason, m.Uncertain, ms(now), m.ID); err != nil {
+			return err
+		}
+		return s.svc.queueReports(tx, []Event{{MessageID: m.ID, At: now}}, now) // its callback hears of it too
 	})
 	if err != nil {
 		log.Error("recording a failed message failed", zap.Error(err))

@@ -55,6 +55,8 @@ type Service struct {
 	// segment skips looking for receipts that came first.
 	orphans atomic.Int64
 
+	doors doorState // the front doors' callbacks and per-key settings
+
 	keysMu sync.Mutex
 	keys   map[string]*APIKey // cache by hash
 }
@@ -103,6 +105,10 @@ type CreateRequest struct {
 	Template string `json:"template,omitempty"`
 	Locale   string `json:"locale,omitempty"`
 	Sender   string `json:"sender,omitempty"`
+	// CallbackURL receives the SMS's delivery reports as signed webhooks.
+	CallbackURL string `json:"callback_url,omitempty"`
+
+	after afterWrite // a front door's own rows, written with the challenge
 }
 
 // checkLimits applies the rate limits of one send to phone by key.
@@ -292,6 +298,10 @@ func (s *Service) Create(ctx context.Context, req CreateRequest, keyID string) (
 	if err := s.checkText(render(tmpl, strings.Repeat("0", length), p.E164, ttl)); err != nil {
 		return nil, err
 	}
+	after, err := s.withWebhook(ctx, req.CallbackURL, keyID, req.after)
+	if err != nil {
+		return nil, err
+	}
 	if err := s.checkLimits(p, keyID); err != nil {
 		return nil, err
 	}
@@ -310,7 +320,10 @@ func (s *Service) Create(ctx context.Context, req CreateRequest, keyID string) (
 		if err := insertChallenge(tx, c); err != nil {
 			return err
 		}
-		return insertMessage(tx, m)
+		if err := insertMessage(tx, m); err != nil {
+			return err
+		}
+		return after.run(tx, c.ID, m)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store challenge: %w", err)
@@ -518,6 +531,7 @@ func (s *Service) Resend(ctx context.Context, id, keyID string) (*Challenge, err
 			StateFailed, "superseded by a resend before it was sent", ms(now), c.MessageID, StateQueued); err != nil {
 			return nil, err
 		}
+		oldMessage := c.MessageID
 		c.CodeHMAC = s.sec.CodeMAC(c.ID, code)
 		c.Sends++
 		c.LastSentAt = now
@@ -526,7 +540,10 @@ func (s *Service) Resend(ctx context.Context, id, keyID string) (*Challenge, err
 			c.CodeHMAC, c.Sends, ms(now), m.ID, ms(now), c.ID); err != nil {
 			return nil, err
 		}
-		return nil, insertMessage(tx, m)
+		if err := insertMessage(tx, m); err != nil {
+			return nil, err
+		}
+		return nil, s.carryCallback(tx, oldMessage, m.ID) // its reports go where the first SMS's went
 	})
 	if err != nil {
 		if !errors.Is(err, ErrNotDurable) {
@@ -602,6 +619,11 @@ type MessageRequest struct {
 	To   string `json:"to"`
 	Text string `json:"text"`
 	From string `json:"from,omitempty"`
+	// CallbackURL receives the delivery reports as signed webhooks.
+	CallbackURL string `json:"callback_url,omitempty"`
+
+	after afterWrite    // a front door's own rows, written with the message
+	ttl   time.Duration // a door's validity period, shorter than the default
 }
 
 // SendMessage queues a plain SMS through the same binds.
@@ -619,12 +641,25 @@ func (s *Service) SendMessage(ctx context.Context, req MessageRequest, keyID str
 	if err := s.checkSender(req.From); err != nil {
 		return nil, err
 	}
+	after, err := s.withWebhook(ctx, req.CallbackURL, keyID, req.after)
+	if err != nil {
+		return nil, err
+	}
 	if err := s.checkLimits(p, keyID); err != nil {
 		return nil, err
 	}
 	now := s.now().UTC()
-	m := s.newMessage("", p.E164, req.From, req.Text, now.Add(s.cfg.Sender.MessageTTL), keyID, now)
-	if err := s.queue(ctx, m, func(tx *Tx) error { return insertMessage(tx, m) }); err != nil {
+	ttl := s.cfg.Sender.MessageTTL
+	if req.ttl > 0 && req.ttl < ttl {
+		ttl = req.ttl
+	}
+	m := s.newMessage("", p.E164, req.From, req.Text, now.Add(ttl), keyID, now)
+	if err := s.queue(ctx, m, func(tx *Tx) error {
+		if err := insertMessage(tx, m); err != nil {
+			return err
+		}
+		return after.run(tx, "", m)
+	}); err != nil {
 		return nil, fmt.Errorf("store message: %w", err)
 	}
 	s.log.Info("message queued", zap.String("message_id", m.ID), zap.String("phone", MaskPhone(m.Phone)))

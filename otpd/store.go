@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -112,6 +113,78 @@ var schema = []string{
 		networks TEXT NOT NULL DEFAULT '',
 		created_at INTEGER NOT NULL
 	)`,
+	// The front doors' own rows (IF NOT EXISTS: a store of an older build
+	// gets them without a version step). door_messages lists what a key
+	// sent through the Twilio-shaped doors; verify_challenges ties a
+	// Twilio Verify service and number to otpd's challenges; callbacks
+	// holds where a message's delivery reports go (the Twilio auth token
+	// sealed, to sign them); callback_queue is the durable queue of
+	// reports still to post.
+	`CREATE TABLE IF NOT EXISTS door_messages (
+		message_id TEXT PRIMARY KEY,
+		key_id TEXT NOT NULL,
+		account_sid TEXT NOT NULL,
+		created_at INTEGER NOT NULL
+	) WITHOUT ROWID`,
+	`CREATE INDEX IF NOT EXISTS door_messages_list ON door_messages(key_id, account_sid, created_at)`,
+	`CREATE TABLE IF NOT EXISTS verify_challenges (
+		challenge_id TEXT PRIMARY KEY,
+		service_sid TEXT NOT NULL,
+		key_id TEXT NOT NULL,
+		phone TEXT NOT NULL,
+		created_at INTEGER NOT NULL
+	) WITHOUT ROWID`,
+	`CREATE INDEX IF NOT EXISTS verify_by_phone ON verify_challenges(service_sid, phone, created_at)`,
+	`CREATE TABLE IF NOT EXISTS callbacks (
+		message_id TEXT PRIMARY KEY,
+		kind TEXT NOT NULL,
+		url TEXT NOT NULL,
+		secret BLOB,
+		account_sid TEXT NOT NULL DEFAULT '',
+		key_id TEXT NOT NULL DEFAULT ''
+	) WITHOUT ROWID`,
+	`CREATE TABLE IF NOT EXISTS callback_queue (
+		id INTEGER PRIMARY KEY AUTOINCREMENT,
+		message_id TEXT NOT NULL,
+		status TEXT NOT NULL,
+		kind TEXT NOT NULL,
+		url TEXT NOT NULL,
+		content_type TEXT NOT NULL,
+		body BLOB NOT NULL,
+		signature TEXT NOT NULL DEFAULT '',
+		key_id TEXT NOT NULL DEFAULT '',
+		state TEXT NOT NULL,
+		attempts INTEGER NOT NULL DEFAULT 0,
+		next_attempt_at INTEGER NOT NULL,
+		last_error TEXT NOT NULL DEFAULT '',
+		created_at INTEGER NOT NULL,
+		updated_at INTEGER NOT NULL,
+		UNIQUE (message_id, status)
+	)`,
+	`CREATE INDEX IF NOT EXISTS callback_due ON callback_queue(next_attempt_at) WHERE state = 'pending'`,
+	`CREATE TABLE IF NOT EXISTS smpp_accounts (
+		system_id TEXT PRIMARY KEY,
+		password_hash BLOB NOT NULL,
+		key_id TEXT NOT NULL,
+		tps REAL NOT NULL DEFAULT 0
+	) WITHOUT ROWID`,
+	// The segments of an SMPP application's long message until the last
+	// one comes (texts sealed, as in the outbox).
+	`CREATE TABLE IF NOT EXISTS smpp_parts (
+		system_id TEXT NOT NULL,
+		part_key TEXT NOT NULL,
+		seq INTEGER NOT NULL,
+		total INTEGER NOT NULL,
+		part_id TEXT NOT NULL,
+		sealed BLOB NOT NULL,
+		receipts INTEGER NOT NULL,
+		created_at INTEGER NOT NULL,
+		PRIMARY KEY (system_id, part_key, seq)
+	) WITHOUT ROWID`,
+	`CREATE TABLE IF NOT EXISTS key_settings (
+		key_id TEXT PRIMARY KEY,
+		settings TEXT NOT NULL
+	) WITHOUT ROWID`,
 }
 
 // SchemaVersion is the version of the store schema this build writes.
@@ -775,4 +848,408 @@ func fromMS(v int64) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMilli(v).UTC()
+}
+
+// The front doors' statements (door_*.go and webhooks.go hold no SQL).
+
+func insertDoorMessage(tx *Tx, messageID, keyID, accountSid string, created time.Time) error {
+	_, err := tx.Exec(`INSERT INTO door_messages (message_id, key_id, account_sid, created_at) VALUES (?,?,?,?)`,
+		messageID, keyID, accountSid, ms(created))
+	return err
+}
+
+// listDoorMessages gives the ids of the messages a key sent for an account
+// through the Twilio-shaped doors, newest first.
+func (s *Store) listDoorMessages(ctx context.Context, keyID, accountSid string, limit, offset int) ([]string, error) {
+	rows, err := s.Query(ctx, `SELECT message_id FROM door_messages WHERE key_id = ? AND account_sid = ? ORDER BY created_at DESC, message_id DESC LIMIT ? OFFSET ?`,
+		keyID, accountSid, limit, offset)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// doorMessageAccount is the account a door message was sent for; "" when
+// it was not sent through a Twilio-shaped door.
+func (s *Store) doorMessageAccount(ctx context.Context, messageID string) (string, error) {
+	var acc string
+	err := s.QueryRow(ctx, `SELECT account_sid FROM door_messages WHERE message_id = ?`, messageID).Scan(&acc)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return acc, err
+}
+
+func insertVerifyChallenge(tx *Tx, challengeID, serviceSid, keyID, phone string, created time.Time) error {
+	_, err := tx.Exec(`INSERT INTO verify_challenges (challenge_id, service_sid, key_id, phone, created_at) VALUES (?,?,?,?,?)`,
+		challengeID, serviceSid, keyID, phone, ms(created))
+	return err
+}
+
+// verifyChallengeService is the Verify service a challenge was made for;
+// "" when it was not made through the Verify door.
+func (s *Store) verifyChallengeService(ctx context.Context, challengeID string) (string, error) {
+	var svc string
+	err := s.QueryRow(ctx, `SELECT service_sid FROM verify_challenges WHERE challenge_id = ?`, challengeID).Scan(&svc)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return svc, err
+}
+
+// latestVerifyChallenge is the newest challenge of a Verify service for a
+// number and key; "" when there is none.
+func (s *Store) latestVerifyChallenge(ctx context.Context, serviceSid, keyID, phone string) (string, error) {
+	var id string
+	err := s.QueryRow(ctx, `SELECT challenge_id FROM verify_challenges WHERE service_sid = ? AND phone = ? AND key_id = ? ORDER BY created_at DESC, challenge_id DESC LIMIT 1`,
+		serviceSid, phone, keyID).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return id, err
+}
+
+func insertCallback(tx *Tx, messageID, kind, url string, secret []byte, accountSid, keyID string) error {
+	_, err := tx.Exec(`INSERT INTO callbacks (message_id, kind, url, secret, account_sid, key_id) VALUES (?,?,?,?,?,?)`,
+		messageID, kind, url, secret, accountSid, keyID)
+	return err
+}
+
+// callbackTarget is a message's callback with what a report on it says.
+type callbackTarget struct {
+	Kind, URL, AccountSid, KeyID string
+	Secret                       []byte
+	Phone, Sender, State         string
+	Stat, Err, ChallengeID       string
+	CreatedAt, UpdatedAt         time.Time
+}
+
+// callbackFor reads a message's callback and its current state; nil when
+// it has none.
+func callbackFor(tx *Tx, messageID string) (*callbackTarget, error) {
+	var c callbackTarget
+	var created, updated int64
+	err := tx.QueryRow(`SELECT c.kind, c.url, c.secret, c.account_sid, c.key_id, m.phone, m.sender, m.state, m.stat, m.err, m.challenge_id, m.created_at, m.updated_at
+		FROM callbacks c JOIN messages m ON m.id = c.message_id WHERE c.message_id = ?`, messageID).
+		Scan(&c.Kind, &c.URL, &c.Secret, &c.AccountSid, &c.KeyID, &c.Phone, &c.Sender, &c.State, &c.Stat, &c.Err, &c.ChallengeID, &created, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.CreatedAt, c.UpdatedAt = fromMS(created), fromMS(updated)
+	return &c, nil
+}
+
+// queuedCallback is one report in the durable queue.
+type queuedCallback struct {
+	ID                   int64
+	MessageID, Status    string
+	Kind, URL            string
+	ContentType          string
+	Body                 []byte
+	Signature, KeyID     string
+	State                string
+	Attempts             int
+	NextAttemptAt        time.Time
+	LastError            string
+	CreatedAt, UpdatedAt time.Time
+}
+
+// enqueueCallback queues a report once per message and status.
+func enqueueCallback(tx *Tx, q *queuedCallback) error {
+	_, err := tx.Exec(`INSERT INTO callback_queue (message_id, status, kind, url, content_type, body, signature, key_id, state, attempts, next_attempt_at, created_at, updated_at)
+		VALUES (?,?,?,?,?,?,?,?,?,0,?,?,?) ON CONFLICT (message_id, status) DO NOTHING`,
+		q.MessageID, q.Status, q.Kind, q.URL, q.ContentType, q.Body, q.Signature, q.KeyID, callbackPending, ms(q.NextAttemptAt), ms(q.CreatedAt), ms(q.CreatedAt))
+	return err
+}
+
+const callbackCols = `id, message_id, status, kind, url, content_type, body, signature, key_id, state, attempts, next_attempt_at, last_error, created_at, updated_at`
+
+func scanCallback(r scanner) (*queuedCallback, error) {
+	var q queuedCallback
+	var next, created, updated int64
+	if err := r.Scan(&q.ID, &q.MessageID, &q.Status, &q.Kind, &q.URL, &q.ContentType, &q.Body, &q.Signature, &q.KeyID, &q.State, &q.Attempts,
+		&next, &q.LastError, &created, &updated); err != nil {
+		return nil, err
+	}
+	q.NextAttemptAt, q.CreatedAt, q.UpdatedAt = fromMS(next), fromMS(created), fromMS(updated)
+	return &q, nil
+}
+
+// claimCallbacks takes up to n due reports, leasing them until lease (a
+// report whose post outlives the lease, or whose instance died, is due
+// again then).
+func claimCallbacks(tx *Tx, now, lease time.Time, n int) ([]*queuedCallback, error) {
+	rows, err := tx.Query(`SELECT `+callbackCols+` FROM callback_queue WHERE state = ? AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`,
+		callbackPending, ms(now), n)
+	if err != nil {
+		return nil, err
+	}
+	var out []*queuedCallback
+	for rows.Next() {
+		q, err := scanCallback(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out = append(out, q)
+	}
+	rows.Close()
+	for _, q := range out {
+		if _, err := tx.Exec(`UPDATE callback_queue SET next_attempt_at = ? WHERE id = ?`, ms(lease), q.ID); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// finishCallback records the outcome of one post.
+func finishCallback(tx *Tx, id int64, state string, attempts int, next time.Time, lastErr string, now time.Time) error {
+	_, err := tx.Exec(`UPDATE callback_queue SET state = ?, attempts = ?, next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ?`,
+		state, attempts, ms(next), lastErr, ms(now), id)
+	return err
+}
+
+// ListCallbacks gives the queued reports, newest first: only those that
+// failed at least once unless all is set.
+func (s *Store) ListCallbacks(ctx context.Context, all bool, limit int) ([]*queuedCallback, error) {
+	q := `SELECT ` + callbackCols + ` FROM callback_queue WHERE state = 'failed' OR (state = 'pending' AND attempts > 0) ORDER BY id DESC LIMIT ?`
+	if all {
+		q = `SELECT ` + callbackCols + ` FROM callback_queue ORDER BY id DESC LIMIT ?`
+	}
+	rows, err := s.Query(ctx, q, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*queuedCallback
+	for rows.Next() {
+		c, err := scanCallback(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// RetryCallbacks makes failed reports due again now; it returns how many.
+func (s *Store) RetryCallbacks(ctx context.Context, now time.Time) (int64, error) {
+	var n int64
+	err := s.Write(ctx, func(tx *Tx) error {
+		res, err := tx.Exec(`UPDATE callback_queue SET state = ?, next_attempt_at = ?, updated_at = ? WHERE state = ?`,
+			callbackPending, ms(now), ms(now), callbackFailed)
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+		return nil
+	})
+	return n, err
+}
+
+// keySettings reads a key's door settings (JSON); "" when it has none.
+func (s *Store) keySettings(ctx context.Context, keyID string) (string, error) {
+	var v string
+	err := s.QueryRow(ctx, `SELECT settings FROM key_settings WHERE key_id = ?`, keyID).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return v, err
+}
+
+// setKeySettings stores a key's door settings; the key must exist.
+func (s *Store) setKeySettings(ctx context.Context, keyID, settings string) error {
+	return s.Write(ctx, func(tx *Tx) error {
+		var n int
+		if err := tx.QueryRow(`SELECT COUNT(*) FROM api_keys WHERE id = ?`, keyID).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("no API key %q", keyID)
+		}
+		_, err := tx.Exec(`INSERT INTO key_settings (key_id, settings) VALUES (?, ?) ON CONFLICT (key_id) DO UPDATE SET settings = excluded.settings`, keyID, settings)
+		return err
+	})
+}
+
+// openCallbacks gives the messages with a callback and no final report
+// queued yet.
+func (s *Store) openCallbacks(ctx context.Context) ([]string, error) {
+	rows, err := s.Query(ctx, `SELECT c.message_id FROM callbacks c
+		WHERE NOT EXISTS (SELECT 1 FROM callback_queue q WHERE q.message_id = c.message_id)`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+func (s *Store) insertSMPPAccount(ctx context.Context, systemID string, hash []byte, keyID string, tps float64) error {
+	return s.Write(ctx, func(tx *Tx) error {
+		var n int
+		if err := tx.QueryRow(`SELECT COUNT(*) FROM api_keys WHERE id = ?`, keyID).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("no API key %q", keyID)
+		}
+		if err := tx.QueryRow(`SELECT COUNT(*) FROM smpp_accounts WHERE system_id = ?`, systemID).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return fmt.Errorf("smpp system_id %q is taken", systemID)
+		}
+		_, err := tx.Exec(`INSERT INTO smpp_accounts (system_id, password_hash, key_id, tps) VALUES (?,?,?,?)`, systemID, hash, keyID, tps)
+		return err
+	})
+}
+
+// smppAccount reads an SMPP account; nil when unknown.
+func (s *Store) smppAccount(ctx context.Context, systemID string) (*SMPPAccount, error) {
+	a := SMPPAccount{SystemID: systemID}
+	err := s.QueryRow(ctx, `SELECT password_hash, key_id, tps FROM smpp_accounts WHERE system_id = ?`, systemID).Scan(&a.hash, &a.KeyID, &a.TPS)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+// copyCallback registers message from's callback for message to as well
+// (callbacks without a sealed secret: a secret is bound to its message).
+func copyCallback(tx *Tx, from, to string) (int64, error) {
+	res, err := tx.Exec(`INSERT INTO callbacks (message_id, kind, url, secret, account_sid, key_id)
+		SELECT ?, kind, url, secret, account_sid, key_id FROM callbacks WHERE message_id = ? AND secret IS NULL`, to, from)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// keyNetworks reads the networks an API key may be used from.
+func (s *Store) keyNetworks(ctx context.Context, keyID string) ([]netip.Prefix, error) {
+	var nets string
+	if err := s.QueryRow(ctx, `SELECT networks FROM api_keys WHERE id = ?`, keyID).Scan(&nets); err != nil {
+		return nil, err
+	}
+	return ParseNetworks(nets)
+}
+
+// smppPart is one stored segment of an SMPP application's long message.
+type smppPart struct {
+	Seq, Total int
+	PartID     string
+	Sealed     []byte
+	Receipts   bool
+}
+
+// storeSMPPPart keeps a segment (again, when an application resends it)
+// and returns all the segments of its message once every one is there.
+func storeSMPPPart(tx *Tx, systemID, key string, p smppPart, now time.Time) ([]smppPart, error) {
+	if _, err := tx.Exec(`INSERT INTO smpp_parts (system_id, part_key, seq, total, part_id, sealed, receipts, created_at) VALUES (?,?,?,?,?,?,?,?)
+		ON CONFLICT (system_id, part_key, seq) DO UPDATE SET part_id = excluded.part_id, sealed = excluded.sealed, receipts = excluded.receipts`,
+		systemID, key, p.Seq, p.Total, p.PartID, p.Sealed, p.Receipts, ms(now)); err != nil {
+		return nil, err
+	}
+	var n int
+	if err := tx.QueryRow(`SELECT COUNT(*) FROM smpp_parts WHERE system_id = ? AND part_key = ?`, systemID, key).Scan(&n); err != nil {
+		return nil, err
+	}
+	if n < p.Total {
+		return nil, nil
+	}
+	rows, err := tx.Query(`SELECT seq, total, part_id, sealed, receipts FROM smpp_parts WHERE system_id = ? AND part_key = ? ORDER BY seq`, systemID, key)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []smppPart
+	for rows.Next() {
+		var q smppPart
+		if err := rows.Scan(&q.Seq, &q.Total, &q.PartID, &q.Sealed, &q.Receipts); err != nil {
+			return nil, err
+		}
+		out = append(out, q)
+	}
+	return out, rows.Err()
+}
+
+// dropSMPPParts deletes a long message's segments once it is queued; false
+// when they were gone (queued by another submit already).
+func dropSMPPParts(tx *Tx, systemID, key string) (bool, error) {
+	res, err := tx.Exec(`DELETE FROM smpp_parts WHERE system_id = ? AND part_key = ?`, systemID, key)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
+// dueHeldReceipts makes the receipts held for an SMPP application due now.
+func dueHeldReceipts(tx *Tx, systemID string, now time.Time) error {
+	_, err := tx.Exec(`UPDATE callback_queue SET next_attempt_at = ? WHERE kind = 'smpp' AND url = ? AND state = 'pending' AND next_attempt_at > ?`,
+		ms(now), systemID, ms(now))
+	return err
+}
+
+// smppSet is a long message whose segments all came.
+type smppSet struct {
+	SystemID, Key string
+	Parts         []smppPart
+}
+
+// completeSMPPSets reads the long messages whose segments all came.
+func (s *Store) completeSMPPSets(ctx context.Context) ([]smppSet, error) {
+	rows, err := s.Query(ctx, `SELECT system_id, part_key, seq, total, part_id, sealed, receipts FROM smpp_parts ORDER BY system_id, part_key, seq`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []smppSet
+	for rows.Next() {
+		var sys, key string
+		var p smppPart
+		if err := rows.Scan(&sys, &key, &p.Seq, &p.Total, &p.PartID, &p.Sealed, &p.Receipts); err != nil {
+			return nil, err
+		}
+		if n := len(out); n == 0 || out[n-1].SystemID != sys || out[n-1].Key != key {
+			out = append(out, smppSet{SystemID: sys, Key: key})
+		}
+		out[len(out)-1].Parts = append(out[len(out)-1].Parts, p)
+	}
+	complete := out[:0]
+	for _, set := range out {
+		if len(set.Parts) == set.Parts[0].Total {
+			complete = append(complete, set)
+		}
+	}
+	return complete, rows.Err()
+}
+
+// dropStaleSMPPParts deletes segments stored before t.
+func dropStaleSMPPParts(tx *Tx, before time.Time) error {
+	_, err := tx.Exec(`DELETE FROM smpp_parts WHERE created_at < ?`, ms(before))
+	return err
 }

@@ -20,6 +20,7 @@ const (
 	gStorage = "Storage"
 	gSender  = "Sender"
 	gSim     = "Embedded simulator"
+	gDoor    = "SMPP door for applications"
 	gLog     = "Logging"
 	gFile    = "Configuration file"
 )
@@ -174,6 +175,10 @@ var serveOptions = []option{
 	bind(gHTTP, "http-max-body", "http.max_body", "largest request body, bytes", func(c *cfg) *int64 { return &c.HTTP.MaxBody }),
 	bind(gHTTP, "no-auth", "http.no_auth", "serve the API without API keys", func(c *cfg) *bool { return &c.HTTP.NoAuth }),
 
+	bind(gDoor, "smpp-listen", "smpp_listen", "address of the SMPP door for applications that speak only SMPP (a system_id per key: otpd keys create --smpp-system-id)", func(c *cfg) *string { return &c.SMPPListen }).def("none"),
+	bind(gDoor, "smpp-tls-cert", "smpp_tls_cert", "certificate (PEM) with which the SMPP door speaks TLS", func(c *cfg) *string { return &c.SMPPTLSCert }),
+	bind(gDoor, "smpp-tls-key", "smpp_tls_key", "key of --smpp-tls-cert (PEM)", func(c *cfg) *string { return &c.SMPPTLSKey }),
+
 	bind(gOTP, "otp-length", "otp.length", "digits of a code", func(c *cfg) *int { return &c.OTP.Length }),
 	bind(gOTP, "otp-min-length", "otp.min_length", "floor of a requested length", func(c *cfg) *int { return &c.OTP.MinLength }),
 	bind(gOTP, "otp-ttl", "otp.ttl", "life of a code, at most 10m", func(c *cfg) *time.Duration { return &c.OTP.TTL }),
@@ -214,7 +219,7 @@ var serveSpec = func() *conf.Spec {
 	sp := &conf.Spec{
 		EnvPrefix: "OTPD_",
 		Sections:  map[string]any{"otp.templates": map[string]string{}},
-		Groups:    []string{gFile, gSMSC, gHTTP, gOTP, gLimits, gStorage, gSender, gSim, gLog},
+		Groups:    []string{gFile, gSMSC, gHTTP, gDoor, gOTP, gLimits, gStorage, gSender, gSim, gLog},
 	}
 	for _, o := range serveOptions {
 		sp.Settings = append(sp.Settings, o.Setting)

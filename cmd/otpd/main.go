@@ -28,7 +28,7 @@ func main() {
 		Name:  "otpd",
 		Usage: "SMS one-time passwords over SMPP 3.4",
 		Commands: []*cli.Command{
-			serveCmd(), sendCmd(), tailCmd(), keysCmd(), migrateCmd(), benchCmd(), configCmd(),
+			serveCmd(), sendCmd(), tailCmd(), keysCmd(), migrateCmd(), benchCmd(), configCmd(), webhooksCmd(),
 		},
 		Flags: globalFlags(),
 	}
@@ -167,6 +167,9 @@ func keysCmd() *cli.Command {
 				&cli.StringFlag{Name: "data", Value: "./otpd-data", Usage: "data directory", EnvVars: []string{"OTPD_DATA"}},
 				&cli.StringFlag{Name: "name", Usage: "a name to recognise the key by"},
 				&cli.StringFlag{Name: "networks", Usage: "comma-separated CIDRs the key may be used from (default anywhere)"},
+				&cli.StringFlag{Name: "smpp-system-id", Usage: "also give the key this system_id for otpd's SMPP door (--smpp-listen)"},
+				&cli.StringFlag{Name: "smpp-password", Usage: "the SMPP password, at most 8 characters (default: one is drawn and printed on stderr)"},
+				&cli.Float64Flag{Name: "smpp-tps", Usage: "submits a second the SMPP application may make; more are answered ESME_RTHROTTLED (default no limit)"},
 			},
 			Action: func(c *cli.Context) error {
 				st, err := otpd.OpenSQLite(c.String("data"))
@@ -174,15 +177,28 @@ func keysCmd() *cli.Command {
 					return err
 				}
 				defer st.Close()
+				if pw := c.String("smpp-password"); c.IsSet("smpp-password") && (pw == "" || len(pw) > 8) {
+					return fmt.Errorf("--smpp-password must be 1 to 8 characters, as SMPP 3.4 allows")
+				}
 				id, key, err := otpd.CreateKey(c.Context, st, c.String("name"), c.String("networks"))
 				if err != nil {
 					return err
 				}
 				fmt.Fprintf(os.Stderr, "created API key %s\n", id)
+				if sid := c.String("smpp-system-id"); sid != "" {
+					pw := c.String("smpp-password")
+					if pw == "" {
+						pw = otpd.NewSMPPPassword()
+						fmt.Fprintf(os.Stderr, "SMPP password of system_id %s: %s\n", sid, pw)
+					}
+					if err := otpd.CreateSMPPAccount(c.Context, st, id, sid, pw, c.Float64("smpp-tps")); err != nil {
+						return err
+					}
+				}
 				fmt.Println(key)
 				return nil
 			},
-		}},
+		}, keysSettingsCmd()},
 	}
 }
 
