@@ -9,6 +9,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"sort"
@@ -176,6 +177,55 @@ func (s *spec) checkRequest(method, path, ctype string, body []byte) {
 	}
 	if err != nil {
 		s.t.Errorf("%s: the request body of %s %s does not match its schema: %v\n%s", s.name, method, path, err, body)
+	}
+}
+
+// checkCallback validates a request otpd posted to a callback against the
+// callback's operation at pointer: its required headers, its media type
+// and its body (a form as an object of strings).
+func (s *spec) checkCallback(pointer string, r *http.Request, body []byte) {
+	s.t.Helper()
+	if s.at(pointer) == nil {
+		s.t.Errorf("%s: no callback %s", s.name, pointer)
+		return
+	}
+	params, _ := s.at(pointer + "/parameters").([]any)
+	for _, p := range params {
+		p := p.(map[string]any)
+		if p["in"] == "header" && p["required"] == true && r.Header.Get(p["name"].(string)) == "" {
+			s.t.Errorf("%s: callback %s came without its header %s", s.name, pointer, p["name"])
+		}
+	}
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	sp := pointer + ptr("requestBody", "content", mt, "schema")
+	if s.at(sp) == nil {
+		s.t.Errorf("%s: callback %s came as %q, which the document does not list", s.name, pointer, mt)
+		return
+	}
+	var v any
+	switch mt {
+	case "application/json":
+		var err error
+		if v, err = jsonschema.UnmarshalJSON(bytes.NewReader(body)); err != nil {
+			s.t.Errorf("callback %s: not JSON: %s", pointer, body)
+			return
+		}
+	case "application/x-www-form-urlencoded":
+		f, err := url.ParseQuery(string(body))
+		if err != nil {
+			s.t.Errorf("callback %s: not a form: %s", pointer, body)
+			return
+		}
+		m := map[string]any{}
+		for k := range f {
+			m[k] = f.Get(k)
+		}
+		v = m
+	default:
+		v = string(body)
+	}
+	if err := s.schema(sp).Validate(v); err != nil {
+		s.t.Errorf("%s: callback %s: the body does not match its schema: %v\n%s", s.name, pointer, err, body)
 	}
 }
 
@@ -668,4 +718,33 @@ func TestOTPDDoorsDocument(t *testing.T) {
 	c.form("POST", "/gateway/http", "/gateway/http", basic, url.Values{"phone": {"+4915112345608"}, "message": {"Your code is 123456"}})
 	c.send("POST", "/gateway/http", "/gateway/http", bearer, "application/json", []byte(`{"number":"+4915112345609","body":"Your code is 123456"}`))
 	c.send("POST", "/gateway/http", "/gateway/http", bearer, "text/csv", []byte("to,text")) // 415; the document lists no text/csv body
+	// The webhooks: otpd's own for a /v1 message, Twilio's StatusCallback.
+	type hook struct {
+		r    *http.Request
+		body []byte
+	}
+	hooks := make(chan hook, 8)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		hooks <- hook{r, b}
+	}))
+	defer srv.Close()
+	c.send("POST", "/v1/messages", "/v1/messages", bearer, "application/json",
+		[]byte(`{"to":"+4915112345610","text":"Your parcel arrives today.","callback_url":"`+srv.URL+`/otpd"}`))
+	c.form("POST", msgs, acc+"/Messages.json", basic, url.Values{"To": {"+4915112345611"}, "Body": {"Your code is 123456"}, "StatusCallback": {srv.URL + "/twilio"}})
+	seen := map[string]bool{}
+	for len(seen) < 2 {
+		select {
+		case h := <-hooks:
+			switch h.r.URL.Path {
+			case "/otpd":
+				s.checkCallback(ptr("components", "callbacks", "Delivery", "{$request.body#/callback_url}", "post"), h.r, h.body)
+			case "/twilio":
+				s.checkCallback(ptr("paths", msgs, "post", "callbacks", "statusCallback", "{$request.body#/StatusCallback}", "post"), h.r, h.body)
+			}
+			seen[h.r.URL.Path] = true
+		case <-time.After(10 * time.Second):
+			t.Fatalf("webhooks seen: %v", seen)
+		}
+	}
 }
