@@ -253,6 +253,30 @@ func (s *spec) checkRefs() {
 	walk("", s.doc)
 }
 
+// checkNulls fails for a null outside examples: in YAML's flow style an
+// unquoted comma ("{description: a, b}") makes a key with a null value.
+func (s *spec) checkNulls() {
+	s.t.Helper()
+	var walk func(p string, v any)
+	walk = func(p string, v any) {
+		switch v := v.(type) {
+		case nil:
+			s.t.Errorf("%s: %s is null (an unquoted comma in a flow mapping?)", s.name, p)
+		case map[string]any:
+			for k, c := range v {
+				if k != "example" && k != "examples" {
+					walk(p+ptr(k), c)
+				}
+			}
+		case []any:
+			for i, c := range v {
+				walk(fmt.Sprintf("%s/%d", p, i), c)
+			}
+		}
+	}
+	walk("", s.doc)
+}
+
 // checkExamples validates every example of a JSON body in the document
 // against its schema.
 func (s *spec) checkExamples() {
@@ -417,6 +441,7 @@ var codeRE = regexp.MustCompile(`\b\d{6}\b`)
 func TestOTPDDocument(t *testing.T) {
 	s := load(t, "openapi.yaml", api.OTPD)
 	s.checkRefs()
+	s.checkNulls()
 	s.checkExamples()
 	d := startOTPD(t)
 	sameRoutes(t, "otpd", servedRoutes(d.Routes()), s.operations())
