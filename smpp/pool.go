@@ -9,8 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"go.uber.org/zap"
 	"golang.org/x/time/rate"
+	"log/slog"
 )
 
 // ErrNoBind is returned by a Pool when no session to the SMSC is bound.
@@ -49,7 +49,7 @@ type PoolConfig struct {
 	// jitter) between attempts to bind; default 500ms and 30s.
 	ReconnectMin, ReconnectMax time.Duration
 	// Logger receives the pool's logs; nil logs nothing.
-	Logger *zap.Logger
+	Logger *slog.Logger
 }
 
 // PoolStats is a snapshot of a Pool's state, for readiness and metrics.
@@ -69,7 +69,7 @@ type PoolStats struct {
 // jitter. Safe for concurrent use.
 type Pool struct {
 	cfg   PoolConfig
-	log   *zap.Logger
+	log   *slog.Logger
 	limit *rate.Limiter
 	binds []*poolBind
 
@@ -121,9 +121,9 @@ func NewPool(cfg PoolConfig) *Pool {
 		cfg.ReconnectMax = 30 * time.Second
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = zap.NewNop()
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	p := &Pool{cfg: cfg, log: cfg.Logger.With(zap.String("smsc", cfg.Addr)), changed: make(chan struct{})}
+	p := &Pool{cfg: cfg, log: cfg.Logger.With(slog.String("smsc", cfg.Addr)), changed: make(chan struct{})}
 	p.stats.responses = map[CommandStatus]uint64{}
 	if cfg.TPS > 0 {
 		p.limit = rate.NewLimiter(rate.Limit(cfg.TPS), max(1, int(cfg.TPS/10)))
@@ -155,7 +155,7 @@ func NewPool(cfg PoolConfig) *Pool {
 func (p *Pool) keep(b *poolBind) {
 	defer p.wg.Done()
 	backoff := p.cfg.ReconnectMin
-	log := p.log.With(zap.Int("bind", b.idx), zap.Stringer("type", b.bt))
+	log := p.log.With(slog.Int("bind", b.idx), slog.String("type", b.bt.String()))
 	for p.ctx.Err() == nil {
 		cfg := p.cfg.Session
 		cfg.Bind = b.bt
@@ -176,7 +176,7 @@ func (p *Pool) keep(b *poolBind) {
 			b.mu.Unlock()
 			// Jitter: a random wait in [backoff/2, backoff].
 			wait := backoff/2 + time.Duration(rand.Int64N(int64(backoff/2)+1))
-			log.Warn("smpp: bind failed; retrying", zap.Error(err), zap.Duration("in", wait))
+			log.Warn("smpp: bind failed; retrying", slog.Any("error", err), slog.Duration("in", wait))
 			select {
 			case <-time.After(wait):
 			case <-p.ctx.Done():
@@ -206,7 +206,7 @@ func (p *Pool) keep(b *poolBind) {
 			b.s = nil
 			b.mu.Unlock()
 			if p.ctx.Err() == nil {
-				log.Warn("smpp: bind lost; reconnecting", zap.Error(s.Err()))
+				log.Warn("smpp: bind lost; reconnecting", slog.Any("error", s.Err()))
 			}
 			if b.refused.Load() {
 				// Dropped for ESME_RINVBNDSTS: an SMSC that says so to
@@ -476,7 +476,7 @@ func (p *Pool) account(b *poolBind, c *Call) {
 		// again, after the reconnect backoff (keep).
 		b.refused.Store(true)
 		if s := c.sess; s != nil && s.Bound() && b.dropping.Swap(s) != s {
-			p.log.Warn("smpp: SMSC says the bind is not bound (ESME_RINVBNDSTS); binding again", zap.Int("bind", b.idx))
+			p.log.Warn("smpp: SMSC says the bind is not bound (ESME_RINVBNDSTS); binding again", slog.Int("bind", b.idx))
 			go func() {
 				ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ResponseTimeout)
 				defer cancel()
@@ -487,7 +487,7 @@ func (p *Pool) account(b *poolBind, c *Call) {
 	if st.Throttling() {
 		p.throttled.Add(1)
 		b.paused.Store(time.Now().Add(p.cfg.ThrottlePause).UnixNano())
-		p.log.Info("smpp: SMSC throttles; pausing the bind", zap.Int("bind", b.idx), zap.String("status", st.Name()), zap.Duration("for", p.cfg.ThrottlePause))
+		p.log.Info("smpp: SMSC throttles; pausing the bind", slog.Int("bind", b.idx), slog.String("status", st.Name()), slog.Duration("for", p.cfg.ThrottlePause))
 	}
 }
 

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"go.uber.org/zap"
+	"log/slog"
 )
 
 // ErrServerClosed is returned by Serve and ListenAndServe after Shutdown or
@@ -45,7 +45,7 @@ type Server struct {
 	// fields are not used. BindTimeout is how long a connection may stay unbound.
 	Session Config
 	// Logger receives the server's logs; nil logs nothing.
-	Logger *zap.Logger
+	Logger *slog.Logger
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -54,9 +54,9 @@ type Server struct {
 	wg        sync.WaitGroup
 }
 
-func (srv *Server) logger() *zap.Logger {
+func (srv *Server) logger() *slog.Logger {
 	if srv.Logger == nil {
-		return zap.NewNop()
+		return slog.New(slog.DiscardHandler)
 	}
 	return srv.Logger
 }
@@ -175,7 +175,7 @@ func (srv *Server) handleBind(s *Session, b *Bind) {
 		s.w.hold()
 	}
 	if st != ESME_ROK {
-		s.log().Info("smpp: bind refused", zap.String("system_id", b.SystemID), zap.Stringer("bind", b.Type), zap.String("status", st.Name()))
+		s.log().Info("smpp: bind refused", slog.String("system_id", b.SystemID), slog.String("bind", b.Type.String()), slog.String("status", st.Name()))
 		resp.Status = st
 		s.w.enqueue(resp)
 		return
@@ -186,7 +186,7 @@ func (srv *Server) handleBind(s *Session, b *Bind) {
 	if b.InterfaceVersion >= InterfaceVersion {
 		resp.Options.SetUint(TagScInterfaceVersion, InterfaceVersion)
 	}
-	s.logp.Store(s.log().With(zap.String("system_id", b.SystemID), zap.Stringer("bind", b.Type)))
+	s.logp.Store(s.log().With(slog.String("system_id", b.SystemID), slog.String("bind", b.Type.String())))
 	s.log().Info("smpp: bound")
 	s.w.enqueue(resp)
 	if srv.OnBound != nil {

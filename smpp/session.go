@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"go.uber.org/zap"
+	"log/slog"
 )
 
 // Errors of a Session. ErrLinkLost and ErrResponseTimeout mean the request
@@ -151,7 +151,7 @@ type Config struct {
 	ReuseRequests bool
 
 	// Logger receives the session's logs; nil logs nothing.
-	Logger *zap.Logger
+	Logger *slog.Logger
 
 	observe func(*Call) // set by a Pool: sees every finished call
 }
@@ -182,7 +182,7 @@ func (c *Config) setDefaults() {
 		c.ReadPoll = 100 * time.Microsecond
 	}
 	if c.Logger == nil {
-		c.Logger = zap.NewNop()
+		c.Logger = slog.New(slog.DiscardHandler)
 	}
 }
 
@@ -236,7 +236,7 @@ func (c *Call) finish(resp PDU, err error) {
 type Session struct {
 	conn   net.Conn
 	cfg    Config
-	logp   atomic.Pointer[zap.Logger]
+	logp   atomic.Pointer[slog.Logger]
 	server *Server // set on the SMSC side
 
 	state    atomic.Int32
@@ -275,7 +275,7 @@ func newSession(conn net.Conn, cfg Config, srv *Server) *Session {
 		done:       make(chan struct{}),
 		unbindResp: make(chan struct{}, 1),
 	}
-	s.logp.Store(cfg.Logger.With(zap.String("peer", conn.RemoteAddr().String())))
+	s.logp.Store(cfg.Logger.With(slog.String("peer", conn.RemoteAddr().String())))
 	s.systemID.Store("")
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if cfg.HandlerConcurrency > 0 {
@@ -356,8 +356,8 @@ func (s *Session) bind(ctx context.Context) error {
 		return fmt.Errorf("smpp: %s as %q: %w", req.CommandID(), s.cfg.SystemID, err)
 	}
 	br := resp.(*BindResp)
-	s.logp.Store(s.log().With(zap.String("system_id", s.cfg.SystemID), zap.Stringer("bind", s.cfg.Bind)))
-	s.log().Info("smpp bound", zap.String("smsc_system_id", br.SystemID))
+	s.logp.Store(s.log().With(slog.String("system_id", s.cfg.SystemID), slog.String("bind", s.cfg.Bind.String())))
+	s.log().Info("smpp bound", slog.String("smsc_system_id", br.SystemID))
 	return nil
 }
 
@@ -409,7 +409,7 @@ func (c *prefixConn) Read(b []byte) (int, error) {
 	return c.Conn.Read(b)
 }
 
-func (s *Session) log() *zap.Logger { return s.logp.Load() }
+func (s *Session) log() *slog.Logger { return s.logp.Load() }
 
 // BindType is the session's bind, zero before it is bound.
 func (s *Session) BindType() BindType { return BindType(s.bindType.Load()) }
@@ -743,14 +743,14 @@ func (s *Session) handleRead(p PDU, err error) bool {
 	if err != nil {
 		var pe *PDUError
 		if errors.As(err, &pe) {
-			s.log().Warn("smpp: bad PDU", zap.Error(err))
+			s.log().Warn("smpp: bad PDU", slog.Any("error", err))
 			s.answerBad(pe)
 			return true
 		}
 		var fe *FramingError
 		if errors.As(err, &fe) {
 			// Tell the peer why before closing, as far as it listens.
-			s.log().Warn("smpp: framing lost; closing", zap.Error(err))
+			s.log().Warn("smpp: framing lost; closing", slog.Any("error", err))
 			s.w.enqueue(&GenericNack{Header: Header{Status: ESME_RINVCMDLEN, Sequence: fe.Sequence}})
 			s.finishAfterFlush(linkErr(err))
 			return false
@@ -814,7 +814,7 @@ func (s *Session) complete(p PDU) {
 	if c == nil {
 		s.late.Add(1)
 		s.log().Debug("smpp: response without a request in flight (late or unknown); dropped",
-			zap.Stringer("command", h.Command), zap.Uint32("seq", h.Sequence))
+			slog.String("command", h.Command.String()), slog.Uint64("seq", uint64(h.Sequence)))
 		return
 	}
 	s.release(c)
@@ -828,7 +828,7 @@ func (s *Session) complete(p PDU) {
 	}
 	if h.Command != c.Req.CommandID().Response() {
 		c.finish(p, &ResponseError{Command: c.Req.CommandID(), Status: ESME_RINVCMDID})
-		s.log().Warn("smpp: response of the wrong command", zap.Stringer("got", h.Command), zap.Stringer("want", c.Req.CommandID().Response()))
+		s.log().Warn("smpp: response of the wrong command", slog.String("got", h.Command.String()), slog.String("want", c.Req.CommandID().Response().String()))
 		return
 	}
 	if h.Status != ESME_ROK {
@@ -955,7 +955,7 @@ func (s *Session) serve(p PDU) {
 	}
 	resp.Head().Sequence = p.Head().Sequence
 	if err := s.w.enqueue(resp); err != nil {
-		s.log().Debug("smpp: response not sent", zap.Error(err))
+		s.log().Debug("smpp: response not sent", slog.Any("error", err))
 	}
 }
 
@@ -986,7 +986,7 @@ func (s *Session) timerLoop() {
 					if el.Err != nil && !errors.Is(el.Err, ErrClosed) {
 						var re *ResponseError
 						if !errors.As(el.Err, &re) { // any answer, even an error status, proves the link
-							s.log().Warn("smpp: enquire_link unanswered; closing the link", zap.Error(el.Err))
+							s.log().Warn("smpp: enquire_link unanswered; closing the link", slog.Any("error", el.Err))
 							s.abort(ErrLinkDead)
 							return
 						}
@@ -1022,7 +1022,7 @@ func (s *Session) expire(now time.Time) {
 	s.mu.Unlock()
 	for _, c := range out {
 		s.release(c)
-		s.log().Warn("smpp: response timeout", zap.Stringer("command", c.Req.CommandID()), zap.Uint32("seq", c.seq))
+		s.log().Warn("smpp: response timeout", slog.String("command", c.Req.CommandID().String()), slog.Uint64("seq", uint64(c.seq)))
 		c.finish(nil, ErrResponseTimeout)
 	}
 }
