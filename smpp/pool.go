@@ -45,9 +45,16 @@ type PoolConfig struct {
 	// ThrottlePause is how long a bind takes no work after an
 	// ESME_RTHROTTLED or ESME_RMSGQFUL; default 1s.
 	ThrottlePause time.Duration
-	// ReconnectMin and ReconnectMax bound the exponential backoff (with
-	// jitter) between attempts to bind; default 500ms and 30s.
+	// ReconnectMin and ReconnectMax bound the exponential backoff between
+	// attempts to bind: after a failed attempt and after any lost bind the
+	// bind waits the backoff plus a random part of up to half as much
+	// again, and the backoff doubles; default 500ms and 30s.
 	ReconnectMin, ReconnectMax time.Duration
+	// StableAfter is how long a bind must stay up before its loss resets
+	// the backoff to ReconnectMin; default 30s. An SMSC that drops every
+	// link right after bind_resp so sees binds at a falling rate, not a
+	// storm (real SMSCs block a source that rebinds in a tight loop).
+	StableAfter time.Duration
 	// Logger receives the pool's logs; nil logs nothing.
 	Logger *slog.Logger
 }
@@ -58,10 +65,17 @@ type PoolStats struct {
 	WindowInUse, Window int
 	Sent                uint64                   // requests sent
 	Responses           map[CommandStatus]uint64 // responses by status
-	Uncertain           uint64                   // requests with unknown outcome (timeout, link lost)
-	Received            uint64                   // deliver_sm and data_sm received
-	Reconnects          uint64                   // binds established after the first
-	Throttled           uint64                   // throttling responses
+	// ResponsesOther counts responses whose status is neither in the SMPP
+	// 3.4 table nor in its vendor range (0x400-0x4FF), so that Responses
+	// stays bounded whatever a peer sends.
+	ResponsesOther uint64
+	Uncertain      uint64 // requests with unknown outcome (timeout, link lost)
+	Received       uint64 // deliver_sm and data_sm received
+	Binds          uint64 // binds established, the first ones included
+	BindFailures   uint64 // attempts to bind that failed (connect, refusal, timeout)
+	Losses         uint64 // binds lost after they were up
+	Reconnects     uint64 // binds established after the first
+	Throttled      uint64 // throttling responses
 }
 
 // Pool keeps N binds to one SMSC account up and spreads requests over them.
@@ -79,6 +93,7 @@ type Pool struct {
 		responses map[CommandStatus]uint64
 	}
 	sent, uncertain, received, reconnects, throttled atomic.Uint64
+	bindsMade, bindFailures, losses, otherResponses  atomic.Uint64
 	okResponses                                      atomic.Uint64 // ESME_ROK, outside stats.responses
 	next                                             atomic.Uint32
 
@@ -99,6 +114,7 @@ type poolBind struct {
 	// dropping: the session being closed for it (once per session).
 	refused  atomic.Bool
 	dropping atomic.Pointer[Session]
+	drop     chan struct{} // to keep: close the dropping session, bind again
 	everUp   bool
 	lastErr  error
 }
@@ -120,6 +136,10 @@ func NewPool(cfg PoolConfig) *Pool {
 	if cfg.ReconnectMax <= 0 {
 		cfg.ReconnectMax = 30 * time.Second
 	}
+	cfg.ReconnectMax = max(cfg.ReconnectMax, cfg.ReconnectMin)
+	if cfg.StableAfter <= 0 {
+		cfg.StableAfter = 30 * time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -130,7 +150,7 @@ func NewPool(cfg PoolConfig) *Pool {
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	add := func(bt BindType) {
-		b := &poolBind{idx: len(p.binds), bt: bt}
+		b := &poolBind{idx: len(p.binds), bt: bt, drop: make(chan struct{}, 1)}
 		if cfg.BindTPS > 0 && bt.CanSend() {
 			b.limit = rate.NewLimiter(rate.Limit(cfg.BindTPS), max(1, int(cfg.BindTPS/10)))
 		}
@@ -151,10 +171,27 @@ func NewPool(cfg PoolConfig) *Pool {
 	return p
 }
 
-// keep holds one bind up until the pool closes.
+// backoff is the wait between attempts to bind: it doubles from min to
+// max, each wait with up to half as much again at random, so that binds
+// lost together do not come back together.
+type backoff struct {
+	min, max, cur time.Duration
+}
+
+func (b *backoff) next() time.Duration {
+	d := max(b.cur, b.min)
+	b.cur = min(2*d, b.max)
+	return d + rand.N(d/2+1)
+}
+
+func (b *backoff) reset() { b.cur = b.min }
+
+// keep holds one bind up until the pool closes. After a failed attempt and
+// after any lost bind it waits the backoff; only a bind that stayed up for
+// StableAfter (and was not refused with ESME_RINVBNDSTS) resets it.
 func (p *Pool) keep(b *poolBind) {
 	defer p.wg.Done()
-	backoff := p.cfg.ReconnectMin
+	bo := backoff{min: p.cfg.ReconnectMin, max: p.cfg.ReconnectMax}
 	log := p.log.With(slog.Int("bind", b.idx), slog.String("type", b.bt.String()))
 	for p.ctx.Err() == nil {
 		cfg := p.cfg.Session
@@ -171,23 +208,19 @@ func (p *Pool) keep(b *poolBind) {
 			if p.ctx.Err() != nil {
 				return
 			}
+			p.bindFailures.Add(1)
 			b.mu.Lock()
 			b.lastErr = err
 			b.mu.Unlock()
-			// Jitter: a random wait in [backoff/2, backoff].
-			wait := backoff/2 + time.Duration(rand.Int64N(int64(backoff/2)+1))
-			log.Warn("smpp: bind failed; retrying", slog.Any("error", err), slog.Duration("in", wait))
-			select {
-			case <-time.After(wait):
-			case <-p.ctx.Done():
+			wait := bo.next()
+			log.Warn("smpp: bind failed; waiting before the next attempt", slog.Any("error", err), slog.Duration("in", wait))
+			if !p.sleep(wait) {
 				return
 			}
-			backoff = min(2*backoff, p.cfg.ReconnectMax)
 			continue
 		}
-		if !b.refused.Load() {
-			backoff = p.cfg.ReconnectMin
-		}
+		upAt := time.Now()
+		p.bindsMade.Add(1)
 		b.mu.Lock()
 		b.s = s
 		if b.everUp {
@@ -198,31 +231,66 @@ func (p *Pool) keep(b *poolBind) {
 		b.mu.Unlock()
 		b.bound.Store(true)
 		p.signal()
-		select {
-		case <-s.Done():
-			b.bound.Store(false)
-			b.mu.Lock()
-			b.lastErr = s.Err()
-			b.s = nil
-			b.mu.Unlock()
-			if p.ctx.Err() == nil {
-				log.Warn("smpp: bind lost; reconnecting", slog.Any("error", s.Err()))
-			}
-			if b.refused.Load() {
-				// Dropped for ESME_RINVBNDSTS: an SMSC that says so to
-				// every bind is not rebound in a tight loop.
-				wait := backoff/2 + time.Duration(rand.Int64N(int64(backoff/2)+1))
-				select {
-				case <-time.After(wait):
-				case <-p.ctx.Done():
-					return
-				}
-				backoff = min(2*backoff, p.cfg.ReconnectMax)
-			}
-		case <-p.ctx.Done():
+		if !p.hold(b, s) {
 			b.bound.Store(false)
 			return // Close closes the session
 		}
+		up := time.Since(upAt)
+		b.bound.Store(false)
+		p.losses.Add(1)
+		b.mu.Lock()
+		b.lastErr = s.Err()
+		b.s = nil
+		b.mu.Unlock()
+		var why string
+		switch {
+		case b.refused.Load():
+			why = "the SMSC answered ESME_RINVBNDSTS on this bind: backoff kept"
+		case up < p.cfg.StableAfter:
+			why = fmt.Sprintf("the bind stayed up %v, less than the %v that resets the backoff", up.Round(time.Millisecond), p.cfg.StableAfter)
+		default:
+			bo.reset()
+			why = "the bind was stable: backoff reset"
+		}
+		wait := bo.next()
+		log.Warn("smpp: bind lost; waiting before binding again", slog.Any("error", s.Err()),
+			slog.Duration("up_for", up), slog.Duration("in", wait), slog.String("why", why))
+		if !p.sleep(wait) {
+			return
+		}
+	}
+}
+
+// hold waits while s is up, closing it when account asks to; false when
+// the pool closes first.
+func (p *Pool) hold(b *poolBind, s *Session) bool {
+	for {
+		select {
+		case <-s.Done():
+			return true
+		case <-b.drop:
+			if b.dropping.Load() == s {
+				// Gracefully: no new requests, and those in flight keep
+				// their answers, so none turns uncertain.
+				ctx, cancel := context.WithTimeout(p.ctx, s.cfg.ResponseTimeout)
+				s.Close(ctx)
+				cancel()
+			}
+		case <-p.ctx.Done():
+			return false
+		}
+	}
+}
+
+// sleep waits d; false when the pool closes first.
+func (p *Pool) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-p.ctx.Done():
+		return false
 	}
 }
 
@@ -466,9 +534,13 @@ func (p *Pool) account(b *poolBind, c *Call) {
 		}
 		return
 	}
-	p.mu.Lock()
-	p.stats.responses[st]++
-	p.mu.Unlock()
+	if st.Known() || (st >= 0x400 && st <= 0x4FF) {
+		p.mu.Lock()
+		p.stats.responses[st]++
+		p.mu.Unlock()
+	} else {
+		p.otherResponses.Add(1)
+	}
 	if st == ESME_RINVBNDSTS {
 		// The SMSC does not count this bind as bound: every request on it
 		// would get the same. Close it gracefully (no new requests; those
@@ -477,11 +549,10 @@ func (p *Pool) account(b *poolBind, c *Call) {
 		b.refused.Store(true)
 		if s := c.sess; s != nil && s.Bound() && b.dropping.Swap(s) != s {
 			p.log.Warn("smpp: SMSC says the bind is not bound (ESME_RINVBNDSTS); binding again", slog.Int("bind", b.idx))
-			go func() {
-				ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ResponseTimeout)
-				defer cancel()
-				s.Close(ctx)
-			}()
+			select {
+			case b.drop <- struct{}{}:
+			default:
+			}
 		}
 	}
 	if st.Throttling() {
@@ -501,7 +572,8 @@ func (p *Pool) Submit(ctx context.Context, sm *SubmitSM) (*SubmitSMResp, error) 
 // Stats returns a snapshot of the pool's state.
 func (p *Pool) Stats() PoolStats {
 	st := PoolStats{Sent: p.sent.Load(), Uncertain: p.uncertain.Load(), Received: p.received.Load(),
-		Reconnects: p.reconnects.Load(), Throttled: p.throttled.Load(), Responses: map[CommandStatus]uint64{}}
+		Reconnects: p.reconnects.Load(), Throttled: p.throttled.Load(), Responses: map[CommandStatus]uint64{},
+		ResponsesOther: p.otherResponses.Load(), Binds: p.bindsMade.Load(), BindFailures: p.bindFailures.Load(), Losses: p.losses.Load()}
 	for _, b := range p.binds {
 		b.mu.Lock()
 		s := b.s
