@@ -53,8 +53,9 @@ type SMSCConfig struct {
 	ResponseTimeout    time.Duration `yaml:"response_timeout"`
 	ReconnectMin       time.Duration `yaml:"reconnect_min"`
 	ReconnectMax       time.Duration `yaml:"reconnect_max"`
-	SourceAddr         string        `yaml:"source_addr"` // S_ADDR
-	SourceTON          int           `yaml:"source_ton"`  // -1: derived from source_addr
+	ReconnectStable    time.Duration `yaml:"reconnect_stable"` // a bind up this long resets the backoff; 0: smpp's default 30s
+	SourceAddr         string        `yaml:"source_addr"`      // S_ADDR
+	SourceTON          int           `yaml:"source_ton"`       // -1: derived from source_addr
 	SourceNPI          int           `yaml:"source_npi"`
 	DestTON            int           `yaml:"dest_ton"` // default 1 (international)
 	DestNPI            int           `yaml:"dest_npi"` // default 1 (E.164)

@@ -153,7 +153,8 @@ func (d *Daemon) newPool() (*smpp.Pool, error) {
 		mode = smpp.ModeTxRx
 	}
 	return smpp.NewPool(smpp.PoolConfig{Addr: s.Addr, Session: sc, Mode: mode, Binds: s.Binds, TPS: s.TPS, BindTPS: s.BindTPS,
-		ThrottlePause: s.ThrottlePause, ReconnectMin: s.ReconnectMin, ReconnectMax: s.ReconnectMax, Logger: smppLog}), nil
+		ThrottlePause: s.ThrottlePause, ReconnectMin: s.ReconnectMin, ReconnectMax: s.ReconnectMax,
+		StableAfter: s.ReconnectStable, Logger: smppLog}), nil
 }
 
 // Addr is the HTTP listener's address.
