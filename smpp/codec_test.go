@@ -2,6 +2,7 @@ package smpp
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"io"
 	"reflect"
@@ -360,5 +361,35 @@ func TestDeliverSMRespWithoutBody(t *testing.T) {
 	p, err := Decode([]byte{0, 0, 0, 16, 0x80, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 3})
 	if err != nil || p.CommandID() != DeliverSMRespID || p.Head().Sequence != 3 {
 		t.Fatalf("bodiless deliver_sm_resp: %v %v", p, err)
+	}
+}
+
+// A well-framed PDU of a command SMPP 3.4 does not define decodes as an
+// UnknownPDU, its body kept, and encodes back to the same octets.
+func TestUnknownPDU(t *testing.T) {
+	raw, err := hex.DecodeString("00000013000000990000000000000005616263")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, read := range []func() (PDU, error){
+		func() (PDU, error) { return Decode(raw) },
+		func() (PDU, error) { return NewReader(bytes.NewReader(raw)).ReadPDU() },
+	} {
+		p, err := read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, ok := p.(*UnknownPDU)
+		if !ok || u.Command != 0x99 || u.Sequence != 5 || string(u.Body) != "abc" {
+			t.Fatalf("decoded %T %+v", p, p)
+		}
+		out, err := Marshal(u)
+		if err != nil || !bytes.Equal(out, raw) {
+			t.Fatalf("re-encoded %x, %v; want %x", out, err, raw)
+		}
+	}
+	// A known command does not decode into an UnknownPDU.
+	if err := DecodeBody(&UnknownPDU{}, Header{Length: HeaderLen, Command: EnquireLinkID}, nil); err == nil {
+		t.Fatal("enquire_link decoded into an UnknownPDU")
 	}
 }

@@ -296,9 +296,18 @@ func (p *Pool) sleep(d time.Duration) bool {
 
 func (p *Pool) countingHandler(h Handler) Handler {
 	return HandlerFunc(func(ctx context.Context, s *Session, req PDU) PDU {
-		p.received.Add(1)
+		switch req.CommandID() {
+		case DeliverSMID, DataSMID:
+			p.received.Add(1)
+		}
 		if h == nil {
-			return Reply(req, ESME_ROK)
+			switch req.CommandID() {
+			case DeliverSMID, DataSMID:
+				return Reply(req, ESME_ROK)
+			case AlertNotificationID:
+				return nil
+			}
+			return Reply(req, ESME_RINVCMDID)
 		}
 		return h.ServeSMPP(ctx, s, req)
 	})

@@ -51,6 +51,7 @@ type Server struct {
 	listeners map[net.Listener]struct{}
 	sessions  map[*Session]struct{}
 	closed    bool
+	done      chan struct{} // closed with closed set (see closing)
 	wg        sync.WaitGroup
 }
 
@@ -99,25 +100,58 @@ func (srv *Server) Serve(l net.Listener) error {
 		if err != nil {
 			srv.mu.Lock()
 			closed := srv.closed
-			delete(srv.listeners, l)
 			srv.mu.Unlock()
 			if closed {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				time.Sleep(backoff)
+			if !temporary(err) {
 				srv.mu.Lock()
-				srv.listeners[l] = struct{}{}
+				delete(srv.listeners, l)
 				srv.mu.Unlock()
-				continue
+				l.Close()
+				return err
 			}
-			return err
+			// As net/http: a temporary error (EMFILE, ENFILE, a timeout)
+			// is waited out with a back-off, not fatal. The listener stays
+			// in the map, so that Shutdown closes it and ends the wait.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			srv.logger().Warn("smpp: accept failed; retrying", slog.Any("error", err), slog.Duration("in", backoff))
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-srv.closing():
+				t.Stop()
+				return ErrServerClosed
+			}
+			continue
 		}
 		backoff = 0
 		srv.serveConn(conn)
 	}
+}
+
+// temporary reports an Accept error that may pass: a timeout, or an error
+// that says it is temporary (EMFILE and ENFILE do, as syscall.Errno).
+func temporary(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	var te interface{ Temporary() bool }
+	return errors.As(err, &te) && te.Temporary()
+}
+
+// closing is closed once Shutdown or Close has begun.
+func (srv *Server) closing() <-chan struct{} {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if srv.done == nil {
+		srv.done = make(chan struct{})
+		if srv.closed {
+			close(srv.done)
+		}
+	}
+	return srv.done
 }
 
 func (srv *Server) serveConn(conn net.Conn) {
@@ -216,6 +250,13 @@ func (srv *Server) Sessions() []*Session {
 func (srv *Server) stopListening() []*Session {
 	srv.mu.Lock()
 	srv.closed = true
+	if srv.done != nil {
+		select {
+		case <-srv.done:
+		default:
+			close(srv.done)
+		}
+	}
 	for l := range srv.listeners {
 		l.Close()
 	}

@@ -2,6 +2,7 @@ package smpp
 
 import (
 	"context"
+	"crypto/subtle"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -150,6 +151,12 @@ type Config struct {
 	// strings may be kept. Saves allocations on a busy SMSC side.
 	ReuseRequests bool
 
+	// OutbindSystemID and OutbindPassword are what AcceptOutbind expects
+	// in an outbind: they identify the SMSC (SMPP 3.4 section 4.1.7), not
+	// the ESME, so they are not SystemID and Password. An empty
+	// OutbindSystemID accepts any outbind.
+	OutbindSystemID, OutbindPassword string
+
 	// Logger receives the session's logs; nil logs nothing.
 	Logger *slog.Logger
 
@@ -224,10 +231,18 @@ func (c *Call) finish(resp PDU, err error) {
 		c.fn(c)
 		return
 	}
-	select {
-	case c.Done <- c:
-	default:
-		// A Done channel without room: the caller's mistake; as net/rpc, drop.
+	// Never dropped: a Done channel shared by several calls needs room for
+	// all of them, or this waits (on the read loop, for a response) until
+	// the caller takes one. Go refuses an unbuffered channel.
+	c.Done <- c
+}
+
+// checkDone refuses a Done channel without a buffer, as net/rpc does: the
+// result is sent from the session's goroutines, which must not wait for
+// the caller.
+func checkDone(done chan *Call) {
+	if done != nil && cap(done) == 0 {
+		panic("smpp: Done channel is unbuffered")
 	}
 }
 
@@ -243,10 +258,10 @@ type Session struct {
 	bindType atomic.Uint32 // BindType once bound
 	systemID atomic.Value  // string: the bound system_id (SMSC side: the ESME's)
 
-	seq    atomic.Uint32
 	window chan struct{}
 
 	mu      sync.Mutex
+	seq     uint32 // the last sequence number given out
 	pending map[uint32]*Call
 	drained chan struct{} // closed when pending empties during Close
 	err     error         // why the session ended
@@ -362,8 +377,10 @@ func (s *Session) bind(ctx context.Context) error {
 }
 
 // AcceptOutbind reads an outbind from conn (an SMSC that connected to us),
-// checks its system_id and password against cfg when cfg.SystemID is set,
-// and binds over the same connection as a receiver (or as cfg.Bind says).
+// checks its system_id and password against cfg.OutbindSystemID and
+// cfg.OutbindPassword when OutbindSystemID is set, and binds over the same
+// connection with cfg's own credentials, as a receiver (or a transceiver
+// when cfg.Bind says so).
 func AcceptOutbind(ctx context.Context, conn net.Conn, cfg Config) (*Session, error) {
 	if cfg.Bind != BindTransceiver {
 		cfg.Bind = BindReceiver
@@ -386,9 +403,10 @@ func AcceptOutbind(ctx context.Context, conn net.Conn, cfg Config) (*Session, er
 		conn.Close()
 		return nil, fmt.Errorf("smpp: expected outbind, got %s", p.CommandID())
 	}
-	if cfg.SystemID != "" && (ob.SystemID != cfg.SystemID || ob.Password != cfg.Password) {
+	if cfg.OutbindSystemID != "" && (subtle.ConstantTimeCompare([]byte(ob.SystemID), []byte(cfg.OutbindSystemID)) != 1 ||
+		subtle.ConstantTimeCompare([]byte(ob.Password), []byte(cfg.OutbindPassword)) != 1) {
 		conn.Close()
-		return nil, fmt.Errorf("smpp: outbind from %q with wrong credentials", ob.SystemID)
+		return nil, fmt.Errorf("smpp: outbind from %q refused: not the expected SMSC system_id and password", ob.SystemID)
 	}
 	return BindConn(ctx, &prefixConn{Conn: conn, r: r}, cfg)
 }
@@ -451,21 +469,29 @@ func (s *Session) Stats() Stats {
 	return Stats{Sent: s.sent.Load(), Received: s.received.Load(), LateResponses: s.late.Load(), Writes: s.writes.Load(), WindowInUse: len(s.window), Window: cap(s.window)}
 }
 
+// nextSeq gives the next sequence number: 1 to 0x7FFFFFFF (SMPP 3.4
+// section 5.1.4), then 1 again, skipping those still outstanding. The
+// caller holds s.mu.
 func (s *Session) nextSeq() uint32 {
 	for {
-		v := s.seq.Add(1)
-		seq := (v-1)%0x7FFFFFFF + 1
-		if _, busy := s.pending[seq]; !busy { // caller holds s.mu
-			return seq
+		s.seq++
+		if s.seq > 0x7FFFFFFF {
+			s.seq = 1
+		}
+		if _, busy := s.pending[s.seq]; !busy {
+			return s.seq
 		}
 	}
 }
 
 // Go sends req and returns at once with its Call; the Call is sent on done
-// (a channel with room, or nil for a new one of capacity 1) when the
-// response, an error or the timeout comes. ctx bounds only the wait for a
+// (a buffered channel with room for every call sent on it, or nil for a new
+// one of capacity 1) when the response, an error or the timeout comes; an
+// unbuffered channel panics, and a full one holds up the session until the
+// caller receives. ctx bounds only the wait for a
 // free window slot. The request's sequence number is assigned here.
 func (s *Session) Go(ctx context.Context, req PDU, done chan *Call) *Call {
+	checkDone(done)
 	if done == nil {
 		done = make(chan *Call, 1)
 	}
@@ -495,6 +521,10 @@ func (s *Session) TryGo(req PDU, f func(*Call)) bool {
 	return s.startCall(context.Background(), &Call{Req: req, fn: f, observe: s.cfg.observe}, false)
 }
 
+// testHookWindowWait, when set, runs as a request starts to wait for a
+// window slot.
+var testHookWindowWait atomic.Pointer[func()]
+
 // startCall sends c's request, waiting under ctx for a window slot if wait is
 // set; without wait it reports false, having done nothing, when the
 // request cannot go out at once.
@@ -508,6 +538,9 @@ func (s *Session) startCall(ctx context.Context, c *Call, wait bool) bool {
 		c.finish(nil, err)
 		return true
 	}
+	if !req.CommandID().HasResponse() {
+		return s.sendUnanswered(c, wait)
+	}
 	if c.windowed {
 		if !wait {
 			select {
@@ -518,12 +551,19 @@ func (s *Session) startCall(ctx context.Context, c *Call, wait bool) bool {
 		} else {
 			select {
 			case s.window <- struct{}{}:
-			case <-ctx.Done():
-				c.finish(nil, fmt.Errorf("smpp: waiting for a window slot: %w", ctx.Err()))
-				return true
-			case <-s.done:
-				c.finish(nil, s.endErr())
-				return true
+			default:
+				if h := testHookWindowWait.Load(); h != nil {
+					(*h)()
+				}
+				select {
+				case s.window <- struct{}{}:
+				case <-ctx.Done():
+					c.finish(nil, fmt.Errorf("smpp: waiting for a window slot: %w", ctx.Err()))
+					return true
+				case <-s.done:
+					c.finish(nil, s.endErr())
+					return true
+				}
 			}
 		}
 	}
@@ -536,6 +576,21 @@ func (s *Session) startCall(ctx context.Context, c *Call, wait bool) bool {
 			return false
 		}
 		c.finish(nil, s.endErr())
+		return true
+	}
+	// Checked again under s.mu, after the wait for a window slot: a Close
+	// that began meanwhile has sent, or is about to send, its unbind, and a
+	// request behind it would be lost with the link (an uncertain error
+	// for one that never left). Close's check of the outstanding requests
+	// takes s.mu after its state change, so a request either counts as
+	// outstanding there or fails here, certainly not sent.
+	if st := s.state.Load(); st != stateBound && !(st == stateUnbinding && req.CommandID() == UnbindID) && !(st == stateOpen && s.server == nil) {
+		s.mu.Unlock()
+		s.release(c)
+		if !wait {
+			return false
+		}
+		c.finish(nil, ErrClosed)
 		return true
 	}
 	c.seq = s.nextSeq()
@@ -569,6 +624,38 @@ func (s *Session) startCall(ctx context.Context, c *Call, wait bool) bool {
 		return true
 	}
 	s.sent.Add(1)
+	return true
+}
+
+// sendUnanswered sends a request that takes no response (alert_notification,
+// outbind): it ends once written to the send buffer, with no window slot
+// and nothing outstanding.
+func (s *Session) sendUnanswered(c *Call, wait bool) bool {
+	s.mu.Lock()
+	if s.pending == nil {
+		s.mu.Unlock()
+		if wait {
+			c.finish(nil, s.endErr())
+		}
+		return wait
+	}
+	c.seq = s.nextSeq()
+	c.sess = s
+	h := c.Req.Head()
+	h.Sequence, h.Status = c.seq, ESME_ROK
+	s.mu.Unlock()
+	var err error
+	if wait {
+		err = s.w.enqueue(c.Req)
+	} else if queued, qerr := s.w.tryEnqueue(c.Req); !queued {
+		return false
+	} else {
+		err = qerr
+	}
+	if err == nil {
+		s.sent.Add(1)
+	}
+	c.finish(nil, err)
 	return true
 }
 
@@ -640,13 +727,17 @@ func (s *Session) admit(c CommandID) error {
 		return s.endErr()
 	case st == stateUnbinding && c != UnbindID:
 		return ErrClosed
-	case c == EnquireLinkID || c == UnbindID || c == GenericNackID:
-		return nil
 	case st == stateOpen:
+		// SMPP 3.4 table 2-1: only a bind (ESME) before the bind; unbind
+		// and enquire_link need a bound session.
 		if _, isBind := BindTypeOf(c); isBind && s.server == nil {
 			return nil
 		}
 		return ErrNotBound
+	case c == EnquireLinkID || c == UnbindID:
+		return nil
+	case !c.Known() && !c.IsResponse():
+		return nil // a vendor's request (UnknownPDU): the peer's business
 	}
 	bt := s.BindType()
 	if s.server == nil { // ESME
@@ -856,9 +947,16 @@ func (s *Session) dispatch(p PDU) bool {
 	h := p.Head()
 	switch req := p.(type) {
 	case *EnquireLink:
-		s.w.enqueue(&EnquireLinkResp{Header: Header{Sequence: h.Sequence}})
+		// SMPP 3.4 table 2-1: enquire_link and unbind take a bound session
+		// (BOUND_TX, BOUND_RX, BOUND_TRX); before the bind they are answered
+		// ESME_RINVBNDSTS, and the bind timeout still closes the link.
+		s.w.enqueue(&EnquireLinkResp{Header: Header{Sequence: h.Sequence, Status: s.boundStatus()}})
 		return true
 	case *Unbind:
+		if st := s.boundStatus(); st != ESME_ROK {
+			s.w.enqueue(&UnbindResp{Header: Header{Sequence: h.Sequence, Status: st}})
+			return true
+		}
 		s.w.enqueue(&UnbindResp{Header: Header{Sequence: h.Sequence}})
 		s.log().Info("smpp: peer unbound")
 		s.finishAfterFlush(ErrClosed)
@@ -881,7 +979,12 @@ func (s *Session) dispatch(p PDU) bool {
 		return false
 	}
 	if st := s.inboundAllowed(h.Command); st != ESME_ROK {
-		s.w.enqueue(Reply(p, st))
+		if resp := Reply(p, st); resp != nil {
+			s.w.enqueue(resp)
+		} else {
+			// alert_notification takes no response, not even a refusal.
+			s.log().Warn("smpp: request not allowed on this session; ignored", slog.String("command", h.Command.String()), slog.String("status", st.Name()))
+		}
 		return true
 	}
 	if s.handlerSem == nil {
@@ -910,10 +1013,25 @@ func (s *Session) dispatch(p PDU) bool {
 	return true
 }
 
+// boundStatus is ESME_ROK on a bound session (or one unbinding), else
+// ESME_RINVBNDSTS.
+func (s *Session) boundStatus() CommandStatus {
+	if st := s.state.Load(); st != stateBound && st != stateUnbinding {
+		return ESME_RINVBNDSTS
+	}
+	return ESME_ROK
+}
+
 // inboundAllowed checks an inbound request against the bind state.
 func (s *Session) inboundAllowed(c CommandID) CommandStatus {
-	if s.state.Load() != stateBound && s.state.Load() != stateUnbinding {
-		return ESME_RINVBNDSTS
+	if !c.Known() {
+		if s.boundStatus() != ESME_ROK || s.cfg.Handler == nil {
+			return ESME_RINVCMDID
+		}
+		return ESME_ROK // to the Handler as an UnknownPDU
+	}
+	if st := s.boundStatus(); st != ESME_ROK {
+		return st
 	}
 	bt := s.BindType()
 	if s.server != nil { // SMSC: requests from the ESME
@@ -933,6 +1051,10 @@ func (s *Session) inboundAllowed(c CommandID) CommandStatus {
 		}
 		return ESME_ROK
 	case AlertNotificationID:
+		// SMPP 3.4 section 4.12: sent to a receiver or transceiver.
+		if !bt.CanReceive() {
+			return ESME_RINVBNDSTS
+		}
 		return ESME_ROK
 	}
 	return ESME_RINVCMDID
@@ -949,6 +1071,9 @@ func (s *Session) serve(p PDU) {
 		default:
 			resp = Reply(p, ESME_RINVCMDID)
 		}
+	}
+	if _, unknown := p.(*UnknownPDU); unknown && resp == nil {
+		resp = Reply(p, ESME_RINVCMDID) // generic_nack
 	}
 	if resp == nil || !p.CommandID().HasResponse() {
 		return
@@ -1077,7 +1202,9 @@ func (s *Session) finishAfterFlush(err error) {
 // to drain (bounded by ctx), unbind and wait for unbind_resp, close. Every
 // goroutine of the session has ended when it returns.
 func (s *Session) Close(ctx context.Context) error {
-	if !s.state.CompareAndSwap(stateBound, stateUnbinding) && !s.state.CompareAndSwap(stateOpen, stateUnbinding) {
+	if !s.state.CompareAndSwap(stateBound, stateUnbinding) {
+		// Not bound (or closing already): SMPP 3.4 has no unbind before a
+		// bind, so the link just closes.
 		s.abort(ErrClosed)
 		s.wg.Wait()
 		return nil
