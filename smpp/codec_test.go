@@ -2,6 +2,7 @@ package smpp
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"io"
@@ -391,5 +392,48 @@ func TestUnknownPDU(t *testing.T) {
 	// A known command does not decode into an UnknownPDU.
 	if err := DecodeBody(&UnknownPDU{}, Header{Length: HeaderLen, Command: EnquireLinkID}, nil); err == nil {
 		t.Fatal("enquire_link decoded into an UnknownPDU")
+	}
+}
+
+// A known optional parameter of the wrong length is refused with
+// ESME_RINVPARLEN on both paths, never misread: a 1-octet sar_msg_ref_num
+// must not make a segment look standalone.
+func TestTLVLengthValidated(t *testing.T) {
+	good, err := Marshal(&DeliverSM{Header: Header{Sequence: 3}, SourceAddr: "1", DestinationAddr: "2", ShortMessage: []byte("x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tlv := range [][]byte{
+		{0x02, 0x0C, 0, 1, 7},          // sar_msg_ref_num of 1 octet (2)
+		{0x04, 0x27, 0, 2, 0, 2},       // message_state of 2 octets (1)
+		{0x04, 0x23, 0, 2, 3, 0},       // network_error_code of 2 octets (3)
+		{0x00, 0x1E, 0, 0},             // receipted_message_id empty (1 to 65)
+		{0x02, 0x0E, 0, 4, 0, 0, 0, 2}, // sar_total_segments of 4 octets (1)
+	} {
+		raw := append(append([]byte{}, good...), tlv...)
+		binary.BigEndian.PutUint32(raw, uint32(len(raw)))
+		_, err := Decode(raw)
+		var pe *PDUError
+		if !errors.As(err, &pe) || pe.Status != ESME_RINVPARLEN || pe.Header.Sequence != 3 {
+			t.Errorf("TLV %x: %v; want a PDUError with ESME_RINVPARLEN", tlv, err)
+		}
+	}
+	// Encoding refuses it too.
+	var opts Options
+	opts.Set(TagSarMsgRefNum, []byte{7})
+	if _, err := Marshal(&SubmitSM{DestinationAddr: "1", Options: opts}); !errors.Is(err, ESME_RINVPARLEN) {
+		t.Errorf("encoding a 1-octet sar_msg_ref_num: %v", err)
+	}
+	// alert_on_message_delivery: empty in 3.4, one octet in 5.0; both read.
+	for _, v := range [][]byte{nil, {1}} {
+		var o Options
+		o.Set(TagAlertOnMessageDelivery, v)
+		b, err := Marshal(&SubmitSM{DestinationAddr: "1", Options: o})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Decode(b); err != nil {
+			t.Errorf("alert_on_message_delivery of %d octets: %v", len(v), err)
+		}
 	}
 }
