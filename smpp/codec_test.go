@@ -437,3 +437,43 @@ func TestTLVLengthValidated(t *testing.T) {
 		}
 	}
 }
+
+// Time fields are checked for content, not only length, when encoded and
+// when decoded; relative times read back as the interval written.
+func TestTimeFieldContent(t *testing.T) {
+	for _, bad := range []string{
+		"26112210300000x+", // tenths not a digit
+		"261122103000049+", // 49 quarter hours
+		"2611221030000041", // neither + - nor R
+		"261322103000004+", // month 13
+		"26113110300000 R", // relative with a blank
+		"2611221030000 4+", // nn not digits
+		"ab1122103000004+",
+	} {
+		if _, err := Marshal(&SubmitSM{DestinationAddr: "1", ValidityPeriod: bad}); !errors.Is(err, ESME_RINVEXPIRY) {
+			t.Errorf("encode validity_period %q: %v; want ESME_RINVEXPIRY", bad, err)
+		}
+		good, err := Marshal(&SubmitSM{DestinationAddr: "1", ScheduleDeliveryTime: "261122103000004+"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw := bytes.Replace(good, []byte("261122103000004+"), []byte(bad), 1)
+		if _, err := Decode(raw); !errors.Is(err, ESME_RINVSCHED) {
+			t.Errorf("decode schedule_delivery_time %q: %v; want ESME_RINVSCHED", bad, err)
+		}
+	}
+	for _, d := range []time.Duration{0, 5 * time.Minute, 26*time.Hour + 3*time.Minute + 4*time.Second,
+		99*24*time.Hour + 23*time.Hour + 59*time.Minute + 59*time.Second, 100 * 24 * time.Hour, 200*24*time.Hour + 7*time.Second, 3000 * 24 * time.Hour} {
+		s := FormatRelativeTime(d)
+		back, err := ParseRelativeTime(s)
+		if err != nil || back != d {
+			t.Errorf("%v -> %s -> %v, %v", d, s, back, err)
+		}
+		if _, err := Marshal(&SubmitSM{DestinationAddr: "1", ValidityPeriod: s}); err != nil {
+			t.Errorf("encode %s: %v", s, err)
+		}
+	}
+	if _, err := ParseRelativeTime("261122103000004+"); err == nil {
+		t.Error("an absolute time read as relative")
+	}
+}

@@ -862,6 +862,9 @@ func appendTime(b []byte, s, field string, st CommandStatus, h *Header) ([]byte,
 	if s != "" && len(s) != MaxTime-1 {
 		return b, &PDUError{Header: *h, Field: field, Reason: fmt.Sprintf("%q is not a 16-character SMPP time", s), Status: st}
 	}
+	if err := CheckTime(s); err != nil {
+		return b, &PDUError{Header: *h, Field: field, Reason: err.Error(), Status: st}
+	}
 	return appendCString(b, s, MaxTime, field, st, h)
 }
 
@@ -1077,6 +1080,12 @@ func (d *decoder) time(dst *string, field string, st CommandStatus) {
 	if len(b) != 0 && len(b) != MaxTime-1 {
 		d.fail(field, fmt.Sprintf("%d characters, want 0 or 16", len(b)), st)
 		return
+	}
+	if string(b) != *dst {
+		if err := CheckTime(string(b)); err != nil {
+			d.fail(field, err.Error(), st)
+			return
+		}
 	}
 	if string(b) != *dst {
 		*dst = string(b)
