@@ -61,6 +61,7 @@ type SMSCConfig struct {
 	DestNPI            int           `yaml:"dest_npi"` // default 1 (E.164)
 	RegisteredDelivery int           `yaml:"registered_delivery"`
 	DataCoding         string        `yaml:"data_coding"`       // auto (default), gsm, ucs2, latin1
+	UTF16              bool          `yaml:"utf16"`             // send characters outside the BMP as UTF-16 under UCS-2 (the SMSC accepts it)
 	Concat             string        `yaml:"concat"`            // udh (default), udh16, sar, payload
 	MessageIDFormat    string        `yaml:"message_id_format"` // auto (default), dec, hex: base of receipt ids
 	TLS                bool          `yaml:"tls"`

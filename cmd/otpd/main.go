@@ -185,7 +185,6 @@ var serveBindings = []binding{
 	duration("response-timeout", "wait for each SMPP response (default 10s) [smsc.response_timeout]", func(c *otpd.Config, v time.Duration) { c.SMSC.ResponseTimeout = v }),
 	duration("reconnect-min", "first reconnect backoff (default 500ms) [smsc.reconnect_min]", func(c *otpd.Config, v time.Duration) { c.SMSC.ReconnectMin = v }),
 	duration("reconnect-max", "largest reconnect backoff (default 30s) [smsc.reconnect_max]", func(c *otpd.Config, v time.Duration) { c.SMSC.ReconnectMax = v }),
-	duration("reconnect-stable", "how long a bind must stay up before its loss resets the reconnect backoff (default 30s) [smsc.reconnect_stable]", func(c *otpd.Config, v time.Duration) { c.SMSC.ReconnectStable = v }),
 	duration("throttle-pause", "pause of a bind after ESME_RTHROTTLED (default 1s) [smsc.throttle_pause]", func(c *otpd.Config, v time.Duration) { c.SMSC.ThrottlePause = v }),
 	str("source-addr", "S_ADDR: sender address (default OTPD) [smsc.source_addr]", func(c *otpd.Config, v string) { c.SMSC.SourceAddr = v }),
 	integer("source-ton", "TON of S_ADDR [smsc.source_ton] (default -1: derive, alphanumeric 5, international 1, short code 3)", func(c *otpd.Config, v int) { c.SMSC.SourceTON = v }),
