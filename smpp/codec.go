@@ -177,9 +177,7 @@ func appendCString(b []byte, s string, max int, field string, st CommandStatus, 
 	return append(b, 0), nil
 }
 
-func appendU32(b []byte, v uint32) []byte {
-	return append(b, byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
-}
+func appendU32(b []byte, v uint32) []byte { return binary.BigEndian.AppendUint32(b, v) }
 
 // tlvLenProblem says what is wrong with a value of n octets for tag, or ""
 // when the length is right (or the tag unknown). It checks the length
@@ -217,7 +215,8 @@ func appendTLVs(b []byte, o Options, h *Header) ([]byte, error) {
 		if reason := tlvLenProblem(t.Tag, len(t.Value)); reason != "" {
 			return b, &PDUError{Header: *h, Field: t.Tag.String(), Reason: reason, Status: ESME_RINVPARLEN}
 		}
-		b = append(b, byte(t.Tag>>8), byte(t.Tag), byte(len(t.Value)>>8), byte(len(t.Value)))
+		b = binary.BigEndian.AppendUint16(b, uint16(t.Tag))
+		b = binary.BigEndian.AppendUint16(b, uint16(len(t.Value)))
 		b = append(b, t.Value...)
 	}
 	return b, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -597,9 +598,7 @@ func (p *Pool) Stats() PoolStats {
 		}
 	}
 	p.mu.Lock()
-	for k, v := range p.stats.responses {
-		st.Responses[k] = v
-	}
+	maps.Copy(st.Responses, p.stats.responses)
 	p.mu.Unlock()
 	if n := p.okResponses.Load(); n > 0 {
 		st.Responses[ESME_ROK] = n

@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"maps"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -240,11 +242,7 @@ func (srv *Server) forget(s *Session) {
 func (srv *Server) Sessions() []*Session {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
-	out := make([]*Session, 0, len(srv.sessions))
-	for s := range srv.sessions {
-		out = append(out, s)
-	}
-	return out
+	return slices.Collect(maps.Keys(srv.sessions))
 }
 
 func (srv *Server) stopListening() []*Session {
