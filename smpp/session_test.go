@@ -192,11 +192,16 @@ func TestWindow(t *testing.T) {
 		t.Fatal("a request went out past the window")
 	}
 	// A fifth waits and goes once the responses free the window.
+	waiting := make(chan struct{})
+	hook := func() { close(waiting) }
+	testHookWindowWait.Store(&hook)
+	defer testHookWindowWait.Store(nil)
 	go func() {
 		_, err := s.Submit(context.Background(), &SubmitSM{DestinationAddr: "1"})
 		errs <- err
 	}()
-	time.Sleep(50 * time.Millisecond)
+	<-waiting // it waits for a slot, not sent past the window
+	testHookWindowWait.Store(nil)
 	close(release)
 	wg.Wait()
 	for i := 0; i < 4; i++ {
