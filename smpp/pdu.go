@@ -993,6 +993,9 @@ func Decode(raw []byte) (PDU, error) {
 	}
 	p := New(h.Command)
 	if p == nil {
+		if h.Command == 0 {
+			return nil, &PDUError{Header: h, Field: "command_id", Reason: "command_id 0", Status: ESME_RINVCMDID}
+		}
 		p = &UnknownPDU{}
 	}
 	if err := DecodeBody(p, h, raw[HeaderLen:]); err != nil {

@@ -115,6 +115,9 @@ func (r *Reader) ReadPDU() (PDU, error) {
 		p = New(h.Command)
 	}
 	if p == nil {
+		if h.Command == 0 {
+			return nil, &PDUError{Header: h, Field: "command_id", Reason: "command_id 0", Status: ESME_RINVCMDID}
+		}
 		p = &UnknownPDU{}
 	}
 	if err := DecodeBody(p, h, body); err != nil {
