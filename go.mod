@@ -17,6 +17,8 @@ require (
 
 require github.com/BurntSushi/toml v1.5.0 // indirect
 
+require go.uber.org/zap/exp v0.3.0
+
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect

@@ -59,13 +59,15 @@ type SMSCConfig struct {
 	ResponseTimeout    time.Duration `yaml:"response_timeout"`
 	ReconnectMin       time.Duration `yaml:"reconnect_min"`
 	ReconnectMax       time.Duration `yaml:"reconnect_max"`
-	SourceAddr         string        `yaml:"source_addr"` // S_ADDR
-	SourceTON          int           `yaml:"source_ton"`  // -1: derived from source_addr
+	ReconnectStable    time.Duration `yaml:"reconnect_stable"` // a bind up this long resets the backoff; 0: smpp's default 30s
+	SourceAddr         string        `yaml:"source_addr"`      // S_ADDR
+	SourceTON          int           `yaml:"source_ton"`       // -1: derived from source_addr
 	SourceNPI          int           `yaml:"source_npi"`
 	DestTON            int           `yaml:"dest_ton"` // default 1 (international)
 	DestNPI            int           `yaml:"dest_npi"` // default 1 (E.164)
 	RegisteredDelivery int           `yaml:"registered_delivery"`
 	DataCoding         string        `yaml:"data_coding"`       // auto (default), gsm, ucs2, latin1
+	UTF16              bool          `yaml:"utf16"`             // send characters outside the BMP as UTF-16 under UCS-2 (the SMSC accepts it)
 	Concat             string        `yaml:"concat"`            // udh (default), udh16, sar, payload
 	MessageIDFormat    string        `yaml:"message_id_format"` // auto (default), dec, hex: base of receipt ids
 	TLS                bool          `yaml:"tls"`

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"github.com/otpd/otpd/simulator"
 	"github.com/otpd/otpd/smpp"
 	"go.uber.org/zap"
+	"go.uber.org/zap/exp/zapslog"
 )
 
 // Daemon is a running otpd: store, SMSC binds (or the embedded simulator),
@@ -145,9 +147,11 @@ func (d *Daemon) newPool() (*smpp.Pool, error) {
 	// deliver_sm_resp; 256 of them at once keep the store's batches full
 	// (16 capped the end-to-end rate at about 5k/s). The SMSC's own window
 	// bounds how many come at once anyway.
+	// The smpp package logs through log/slog; the daemon bridges it to zap.
+	smppLog := slog.New(zapslog.NewHandler(d.log.Core(), zapslog.WithName("smpp")))
 	sc := smpp.Config{SystemID: s.SystemID, Password: s.Password, SystemType: s.SystemType, Window: s.Window,
 		ResponseTimeout: s.ResponseTimeout, EnquireLinkInterval: s.EnquireLink, Handler: d.svc, HandlerConcurrency: 256,
-		Logger: d.log.Named("smpp")}
+		Logger: smppLog}
 	if s.TLS {
 		tc := &tls.Config{InsecureSkipVerify: s.TLSSkipVerify, MinVersion: tls.VersionTLS12}
 		if s.TLSCA != "" {
@@ -167,7 +171,8 @@ func (d *Daemon) newPool() (*smpp.Pool, error) {
 		mode = smpp.ModeTxRx
 	}
 	return smpp.NewPool(smpp.PoolConfig{Addr: s.Addr, Session: sc, Mode: mode, Binds: s.Binds, TPS: s.TPS, BindTPS: s.BindTPS,
-		ThrottlePause: s.ThrottlePause, ReconnectMin: s.ReconnectMin, ReconnectMax: s.ReconnectMax, Logger: d.log.Named("smpp")}), nil
+		ThrottlePause: s.ThrottlePause, ReconnectMin: s.ReconnectMin, ReconnectMax: s.ReconnectMax,
+		StableAfter: s.ReconnectStable, Logger: smppLog}), nil
 }
 
 // Addr is the HTTP listener's address.

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/otpd/otpd/smpp/coding"
 	"github.com/otpd/otpd/smpp/dlr"
 	"go.uber.org/zap"
+	"go.uber.org/zap/exp/zapslog"
 	"golang.org/x/time/rate"
 )
 
@@ -94,7 +96,7 @@ func StartSMPPDoor(svc *Service, hooks *Dispatcher, addr string, tlsConfig *tls.
 	}
 	d.ln = ln
 	d.srv = &smpp.Server{Handler: d, Authenticate: d.authenticate, OnBound: d.onBound, OnClosed: d.onClosed,
-		SystemID: "otpd", Logger: svc.log.Named("smpp-door"), Session: smpp.Config{Window: 10}, TLSConfig: tlsConfig}
+		SystemID: "otpd", Logger: slog.New(zapslog.NewHandler(svc.log.Core(), zapslog.WithName("smpp-door"))), Session: smpp.Config{Window: 10}, TLSConfig: tlsConfig}
 	hooks.smpp = d
 	d.recoverParts()
 	go func() {

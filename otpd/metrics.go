@@ -58,6 +58,9 @@ func (m *Metrics) watchPool(p *smpp.Pool) {
 		m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return f(p.Stats()) }))
 	}
 	counter("otpd_smpp_reconnects_total", "Binds re-established after a loss.", func(s smpp.PoolStats) float64 { return float64(s.Reconnects) })
+	counter("otpd_smpp_binds_total", "SMSC binds established, the first ones included.", func(s smpp.PoolStats) float64 { return float64(s.Binds) })
+	counter("otpd_smpp_bind_failures_total", "Attempts to bind that failed (connect, refusal, timeout).", func(s smpp.PoolStats) float64 { return float64(s.BindFailures) })
+	counter("otpd_smpp_binds_lost_total", "SMSC binds lost after they were up.", func(s smpp.PoolStats) float64 { return float64(s.Losses) })
 	counter("otpd_smpp_received_total", "deliver_sm and data_sm received (receipts and MO).", func(s smpp.PoolStats) float64 { return float64(s.Received) })
 	counter("otpd_smpp_throttled_total", "Throttling responses from the SMSC.", func(s smpp.PoolStats) float64 { return float64(s.Throttled) })
 }

@@ -67,6 +67,7 @@ func NewSender(svc *Service, pool Submitter) *Sender {
 	case "latin1":
 		s.split = coding.SplitOptions{Coding: coding.Latin1}
 	}
+	s.split.UTF16 = cfg.SMSC.UTF16
 	switch cfg.SMSC.Concat {
 	case "udh16":
 		s.split.Method = coding.ConcatUDH16

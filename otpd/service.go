@@ -215,7 +215,7 @@ func humanDuration(d time.Duration) string {
 const maxSegments = 6
 
 func (s *Service) checkText(text string) error {
-	opt := coding.SplitOptions{Auto: true, Method: coding.ConcatUDH8}
+	opt := coding.SplitOptions{Auto: true, UTF16: s.cfg.SMSC.UTF16, Method: coding.ConcatUDH8}
 	sr, err := coding.Split(text, opt)
 	if err != nil {
 		return apiErr(http.StatusBadRequest, "invalid_text", "text cannot be sent: %v", err)

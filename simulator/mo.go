@@ -63,7 +63,7 @@ func (sim *Simulator) injectMO(ctx context.Context, mo MO) (int, error) {
 	if err := errors.Join(err1, err2); err != nil {
 		return 0, fmt.Errorf("%w: %w", ErrInvalidMO, err)
 	}
-	parts, err := smpp.SplitSubmit(tmpl, mo.Text, coding.SplitOptions{Auto: true, Ref: uint16(sim.num.Load())})
+	parts, err := smpp.SplitSubmit(tmpl, mo.Text, coding.SplitOptions{Auto: true, UTF16: true, Ref: uint16(sim.num.Load())})
 	if err != nil {
 		return 0, fmt.Errorf("%w: %w", ErrInvalidMO, err)
 	}

@@ -30,6 +30,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -39,6 +40,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/exp/zapslog"
 	"golang.org/x/time/rate"
 
 	"github.com/otpd/otpd/smpp"
@@ -202,7 +204,7 @@ func Start(cfg Config) (*Simulator, error) {
 		OnClosed:     sim.onClosed,
 		SystemID:     cfg.SystemID,
 		Session:      smpp.Config{Window: cfg.Window, ReuseRequests: true},
-		Logger:       cfg.Logger,
+		Logger:       slog.New(zapslog.NewHandler(cfg.Logger.Core())),
 	}
 	sim.sched = newScheduler(sim)
 	for _, ln := range []net.Listener{sim.ln, sim.tlsLn} {

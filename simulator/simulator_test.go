@@ -179,7 +179,10 @@ func TestCodings(t *testing.T) {
 		t.Fatal(err)
 	}
 	ucs := "Код 1234 🔑 確認"
-	ucsBytes, _ := coding.Encode(ucs, coding.UCS2)
+	ucsBytes, err := coding.EncodeUTF16(ucs) // an emoji: UTF-16 under data_coding 8, as many SMSCs take it
+	if err != nil {
+		t.Fatal(err)
+	}
 	latin := "Código 1234 ñ"
 	latinBytes, _ := coding.Encode(latin, coding.Latin1)
 	cases := []struct {
@@ -235,7 +238,7 @@ func TestConcatenation(t *testing.T) {
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			to := fmt.Sprintf("4915100000%02d", i)
-			parts, err := smpp.SplitSubmit(gsm(to, "", 1), c.text, coding.SplitOptions{Auto: true, Method: c.method, Ref: uint16(300 + i)})
+			parts, err := smpp.SplitSubmit(gsm(to, "", 1), c.text, coding.SplitOptions{Auto: true, UTF16: true, Method: c.method, Ref: uint16(300 + i)})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -140,6 +140,13 @@ func (d *decoder) tlvs(dst Options, arena *[]byte) Options {
 			d.fail(tag.String(), fmt.Sprintf("TLV length %d runs past the end of the PDU (%d octets left)", n, len(a)-off), ESME_RINVOPTPARSTREAM)
 			return dst[:0]
 		}
+		if reason := tlvLenProblem(tag, n); reason != "" {
+			// A known parameter of the wrong length is refused, never read
+			// as something else (a 1-octet sar_msg_ref_num would make a
+			// segment look standalone).
+			d.fail(tag.String(), reason, ESME_RINVPARLEN)
+			return dst[:0]
+		}
 		dst = append(dst, TLV{Tag: tag, Value: a[off : off+n : off+n]})
 		off += n
 	}
@@ -170,8 +177,34 @@ func appendCString(b []byte, s string, max int, field string, st CommandStatus, 
 	return append(b, 0), nil
 }
 
-func appendU32(b []byte, v uint32) []byte {
-	return append(b, byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
+func appendU32(b []byte, v uint32) []byte { return binary.BigEndian.AppendUint32(b, v) }
+
+// tlvLenProblem says what is wrong with a value of n octets for tag, or ""
+// when the length is right (or the tag unknown). It checks the length
+// only: a C-octet string without its NUL is tolerated, as real SMSCs send
+// them (see Options.CString). The status for a wrong length is SMPP 3.4's
+// ESME_RINVPARLEN (0xC2): the peers speak 3.4 (interface_version 0x34),
+// and SMPP 5.0's ESME_RINVTLVLEN is the same value under a new name.
+func tlvLenProblem(tag Tag, n int) string {
+	i, ok := tagTable[tag]
+	if !ok {
+		return ""
+	}
+	switch i.Type {
+	case TLVInt:
+		if n != i.MinLen {
+			return fmt.Sprintf("length %d, want %d", n, i.MinLen)
+		}
+	case TLVCString:
+		if n < 1 || n > i.MaxLen {
+			return fmt.Sprintf("length %d, want 1 to %d", n, i.MaxLen)
+		}
+	case TLVOctets, TLVEmpty:
+		if n < i.MinLen || n > i.MaxLen {
+			return fmt.Sprintf("length %d, want %d to %d", n, i.MinLen, i.MaxLen)
+		}
+	}
+	return ""
 }
 
 func appendTLVs(b []byte, o Options, h *Header) ([]byte, error) {
@@ -179,7 +212,11 @@ func appendTLVs(b []byte, o Options, h *Header) ([]byte, error) {
 		if len(t.Value) > 0xFFFF {
 			return b, &PDUError{Header: *h, Field: t.Tag.String(), Reason: "value longer than 65535 octets", Status: ESME_RINVPARLEN}
 		}
-		b = append(b, byte(t.Tag>>8), byte(t.Tag), byte(len(t.Value)>>8), byte(len(t.Value)))
+		if reason := tlvLenProblem(t.Tag, len(t.Value)); reason != "" {
+			return b, &PDUError{Header: *h, Field: t.Tag.String(), Reason: reason, Status: ESME_RINVPARLEN}
+		}
+		b = binary.BigEndian.AppendUint16(b, uint16(t.Tag))
+		b = binary.BigEndian.AppendUint16(b, uint16(len(t.Value)))
 		b = append(b, t.Value...)
 	}
 	return b, nil

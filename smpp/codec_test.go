@@ -2,6 +2,8 @@ package smpp
 
 import (
 	"bytes"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"io"
 	"reflect"
@@ -360,5 +362,118 @@ func TestDeliverSMRespWithoutBody(t *testing.T) {
 	p, err := Decode([]byte{0, 0, 0, 16, 0x80, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 3})
 	if err != nil || p.CommandID() != DeliverSMRespID || p.Head().Sequence != 3 {
 		t.Fatalf("bodiless deliver_sm_resp: %v %v", p, err)
+	}
+}
+
+// A well-framed PDU of a command SMPP 3.4 does not define decodes as an
+// UnknownPDU, its body kept, and encodes back to the same octets.
+func TestUnknownPDU(t *testing.T) {
+	raw, err := hex.DecodeString("00000013000000990000000000000005616263")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, read := range []func() (PDU, error){
+		func() (PDU, error) { return Decode(raw) },
+		func() (PDU, error) { return NewReader(bytes.NewReader(raw)).ReadPDU() },
+	} {
+		p, err := read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, ok := p.(*UnknownPDU)
+		if !ok || u.Command != 0x99 || u.Sequence != 5 || string(u.Body) != "abc" {
+			t.Fatalf("decoded %T %+v", p, p)
+		}
+		out, err := Marshal(u)
+		if err != nil || !bytes.Equal(out, raw) {
+			t.Fatalf("re-encoded %x, %v; want %x", out, err, raw)
+		}
+	}
+	// A known command does not decode into an UnknownPDU.
+	if err := DecodeBody(&UnknownPDU{}, Header{Length: HeaderLen, Command: EnquireLinkID}, nil); err == nil {
+		t.Fatal("enquire_link decoded into an UnknownPDU")
+	}
+}
+
+// A known optional parameter of the wrong length is refused with
+// ESME_RINVPARLEN on both paths, never misread: a 1-octet sar_msg_ref_num
+// must not make a segment look standalone.
+func TestTLVLengthValidated(t *testing.T) {
+	good, err := Marshal(&DeliverSM{Header: Header{Sequence: 3}, SourceAddr: "1", DestinationAddr: "2", ShortMessage: []byte("x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tlv := range [][]byte{
+		{0x02, 0x0C, 0, 1, 7},          // sar_msg_ref_num of 1 octet (2)
+		{0x04, 0x27, 0, 2, 0, 2},       // message_state of 2 octets (1)
+		{0x04, 0x23, 0, 2, 3, 0},       // network_error_code of 2 octets (3)
+		{0x00, 0x1E, 0, 0},             // receipted_message_id empty (1 to 65)
+		{0x02, 0x0E, 0, 4, 0, 0, 0, 2}, // sar_total_segments of 4 octets (1)
+	} {
+		raw := append(append([]byte{}, good...), tlv...)
+		binary.BigEndian.PutUint32(raw, uint32(len(raw)))
+		_, err := Decode(raw)
+		var pe *PDUError
+		if !errors.As(err, &pe) || pe.Status != ESME_RINVPARLEN || pe.Header.Sequence != 3 {
+			t.Errorf("TLV %x: %v; want a PDUError with ESME_RINVPARLEN", tlv, err)
+		}
+	}
+	// Encoding refuses it too.
+	var opts Options
+	opts.Set(TagSarMsgRefNum, []byte{7})
+	if _, err := Marshal(&SubmitSM{DestinationAddr: "1", Options: opts}); !errors.Is(err, ESME_RINVPARLEN) {
+		t.Errorf("encoding a 1-octet sar_msg_ref_num: %v", err)
+	}
+	// alert_on_message_delivery: empty in 3.4, one octet in 5.0; both read.
+	for _, v := range [][]byte{nil, {1}} {
+		var o Options
+		o.Set(TagAlertOnMessageDelivery, v)
+		b, err := Marshal(&SubmitSM{DestinationAddr: "1", Options: o})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Decode(b); err != nil {
+			t.Errorf("alert_on_message_delivery of %d octets: %v", len(v), err)
+		}
+	}
+}
+
+// Time fields are checked for content, not only length, when encoded and
+// when decoded; relative times read back as the interval written.
+func TestTimeFieldContent(t *testing.T) {
+	for _, bad := range []string{
+		"26112210300000x+", // tenths not a digit
+		"261122103000049+", // 49 quarter hours
+		"2611221030000041", // neither + - nor R
+		"261322103000004+", // month 13
+		"26113110300000 R", // relative with a blank
+		"2611221030000 4+", // nn not digits
+		"ab1122103000004+",
+	} {
+		if _, err := Marshal(&SubmitSM{DestinationAddr: "1", ValidityPeriod: bad}); !errors.Is(err, ESME_RINVEXPIRY) {
+			t.Errorf("encode validity_period %q: %v; want ESME_RINVEXPIRY", bad, err)
+		}
+		good, err := Marshal(&SubmitSM{DestinationAddr: "1", ScheduleDeliveryTime: "261122103000004+"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw := bytes.Replace(good, []byte("261122103000004+"), []byte(bad), 1)
+		if _, err := Decode(raw); !errors.Is(err, ESME_RINVSCHED) {
+			t.Errorf("decode schedule_delivery_time %q: %v; want ESME_RINVSCHED", bad, err)
+		}
+	}
+	for _, d := range []time.Duration{0, 5 * time.Minute, 26*time.Hour + 3*time.Minute + 4*time.Second,
+		99*24*time.Hour + 23*time.Hour + 59*time.Minute + 59*time.Second, 100 * 24 * time.Hour, 200*24*time.Hour + 7*time.Second, 3000 * 24 * time.Hour} {
+		s := FormatRelativeTime(d)
+		back, err := ParseRelativeTime(s)
+		if err != nil || back != d {
+			t.Errorf("%v -> %s -> %v, %v", d, s, back, err)
+		}
+		if _, err := Marshal(&SubmitSM{DestinationAddr: "1", ValidityPeriod: s}); err != nil {
+			t.Errorf("encode %s: %v", s, err)
+		}
+	}
+	if _, err := ParseRelativeTime("261122103000004+"); err == nil {
+		t.Error("an absolute time read as relative")
 	}
 }

@@ -25,20 +25,40 @@ type Receipt struct {
 // delivery receipt.
 var ErrNotReceipt = errors.New("smpp: not a delivery receipt")
 
-// ParseReceipt reads the delivery receipt carried by p. It fails with
-// ErrNotReceipt when the esm_class does not mark a receipt and neither the
-// parameters nor the text look like one. The text is read from
-// short_message, or from message_payload when short_message is empty.
-func ParseReceipt(p *DeliverSM) (Receipt, error) {
+// ParseReceipt reads the delivery receipt carried by p, a *DeliverSM or a
+// *DataSM. It fails with ErrNotReceipt when the esm_class does not mark a
+// receipt and neither the parameters nor the text look like one, and for
+// any other PDU. The text is read from short_message, or from
+// message_payload when short_message is empty (always, for data_sm), and
+// decoded per data_coding: UCS-2, Latin-1 and IA5 are decoded; the SMSC
+// default alphabet (0) and the rest are read as they are, since SMSCs
+// write receipt text in ASCII there.
+func ParseReceipt(p PDU) (Receipt, error) {
 	var r Receipt
-	text := p.ShortMessage
+	var text []byte
+	var opts Options
+	var esm, dc byte
+	switch m := p.(type) {
+	case *DeliverSM:
+		text, opts, esm, dc = m.ShortMessage, m.Options, m.ESMClass, m.DataCoding
+	case *DataSM:
+		opts, esm, dc = m.Options, m.ESMClass, m.DataCoding
+	default:
+		return Receipt{}, fmt.Errorf("%w: %s", ErrNotReceipt, p.CommandID())
+	}
 	if len(text) == 0 {
-		text, _ = p.Options.Get(TagMessagePayload)
+		text, _ = opts.Get(TagMessagePayload)
+	}
+	switch alpha := coding.DataCoding(dc).Alphabet(); alpha {
+	case coding.UCS2, coding.Latin1, coding.IA5:
+		if s, err := coding.Decode(text, alpha); err == nil {
+			text = []byte(s)
+		}
 	}
 	var perr error
 	r.Receipt, perr = dlr.ParseBytes(text)
-	id, hasID := p.Options.ReceiptedMessageID()
-	st, hasState := p.Options.MessageState()
+	id, hasID := opts.ReceiptedMessageID()
+	st, hasState := opts.MessageState()
 	if hasState && st.Stat() == "" {
 		// 0 or a value beyond SMPP 3.4 section 5.2.28 (1 to 8, and the
 		// 5.0 SKIPPED): no state that could win over the text.
@@ -57,11 +77,11 @@ func ParseReceipt(p *DeliverSM) (Receipt, error) {
 		}
 		r.FromTLV = true
 	}
-	if t, c, ok := p.Options.NetworkErrorCode(); ok {
+	if t, c, ok := opts.NetworkErrorCode(); ok {
 		r.NetworkErrorType, r.NetworkErrorCode, r.HasNetworkError = t, c, true
 	}
 	if r.ID == "" || (perr != nil && !hasState) {
-		if !p.IsReceipt() && !r.FromTLV {
+		if t := esm & ESMClassTypeMask; t != ESMClassDeliveryReceipt && t != ESMClassIntermediateNotify && !r.FromTLV {
 			return Receipt{}, ErrNotReceipt
 		}
 		if r.ID == "" {

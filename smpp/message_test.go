@@ -2,6 +2,7 @@ package smpp
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -140,5 +141,42 @@ func TestParseReceiptStateConsistency(t *testing.T) {
 	p.Options = Options{{Tag: TagMessageState, Value: []byte{byte(StateUndeliverable)}}}
 	if r, err = ParseReceipt(p); err != nil || r.Stat != "FAILED" || r.State != StateUndeliverable {
 		t.Fatalf("agreeing stat word: %q %v %v", r.Stat, r.State, err)
+	}
+}
+
+// ParseReceipt reads data_sm receipts (text in message_payload) and
+// decodes the text per data_coding; dlr.Parse reads the example line of
+// Appendix B as the specification writes it.
+func TestParseReceiptDataSMAndCoding(t *testing.T) {
+	const text = "id:7f3a sub:001 dlvrd:001 submit date:2612031015 done date:2612031016 stat:DELIVRD err:000 text:Код"
+	ds := &DataSM{ESMClass: ESMClassDeliveryReceipt, DataCoding: 8}
+	ucs, err := coding.Encode(text, coding.UCS2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds.Options.Set(TagMessagePayload, ucs)
+	r, err := ParseReceipt(ds)
+	if err != nil || r.ID != "7f3a" || r.Stat != "DELIVRD" || r.Text != "Код" || r.FromTLV {
+		t.Fatalf("data_sm receipt in UCS-2: %+v, %v", r, err)
+	}
+	// The same as a deliver_sm in Latin-1.
+	lat, err := coding.Encode("id:42 stat:UNDELIV err:001 text:café", coding.Latin1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err = ParseReceipt(&DeliverSM{ESMClass: ESMClassDeliveryReceipt, DataCoding: 3, ShortMessage: lat})
+	if err != nil || r.ID != "42" || r.Text != "café" {
+		t.Fatalf("Latin-1 receipt: %+v, %v", r, err)
+	}
+	// A data_sm that is no receipt, and another PDU.
+	if _, err := ParseReceipt(&DataSM{}); !errors.Is(err, ErrNotReceipt) {
+		t.Fatalf("plain data_sm: %v", err)
+	}
+	if _, err := ParseReceipt(&SubmitSM{}); !errors.Is(err, ErrNotReceipt) {
+		t.Fatalf("submit_sm: %v", err)
+	}
+	ex, err := dlr.Parse("id:IIIIIIIIII sub:001 dlvrd:001 submit date:0610191018 done date:0610191018 stat:DELIVRD err:0 Text:hello")
+	if err != nil || ex.ID != "IIIIIIIIII" || ex.Text != "hello" || ex.Err != "0" {
+		t.Fatalf("the Appendix B example: %+v, %v", ex, err)
 	}
 }

@@ -211,6 +211,27 @@ type GenericNack struct {
 // CommandID implements PDU.
 func (*GenericNack) CommandID() CommandID { return GenericNackID }
 
+// UnknownPDU is a well-framed PDU whose command_id SMPP 3.4 does not
+// define (a vendor's, say), kept whole as x/net/http2 keeps UnknownFrame:
+// its header and raw body. A Handler sees an unknown request as one; the
+// session answers it with generic_nack ESME_RINVCMDID unless the Handler
+// returns a response of its own (another UnknownPDU, with the response
+// command id). Sent by Session.Go, it is framed as it is.
+type UnknownPDU struct {
+	Header
+	Body []byte
+}
+
+// CommandID implements PDU: the header's command id.
+func (p *UnknownPDU) CommandID() CommandID { return p.Command }
+
+func (p *UnknownPDU) appendBody(b []byte) ([]byte, error) { return append(b, p.Body...), nil }
+
+func (p *UnknownPDU) decodeBody(d *decoder) {
+	p.Body = append(p.Body[:0], d.b[d.off:]...)
+	d.off = len(d.b)
+}
+
 // EnquireLink is enquire_link (section 4.11.1).
 type EnquireLink struct {
 	Header
@@ -841,6 +862,9 @@ func appendTime(b []byte, s, field string, st CommandStatus, h *Header) ([]byte,
 	if s != "" && len(s) != MaxTime-1 {
 		return b, &PDUError{Header: *h, Field: field, Reason: fmt.Sprintf("%q is not a 16-character SMPP time", s), Status: st}
 	}
+	if err := CheckTime(s); err != nil {
+		return b, &PDUError{Header: *h, Field: field, Reason: err.Error(), Status: st}
+	}
 	return appendCString(b, s, MaxTime, field, st, h)
 }
 
@@ -969,7 +993,10 @@ func Decode(raw []byte) (PDU, error) {
 	}
 	p := New(h.Command)
 	if p == nil {
-		return nil, &PDUError{Header: h, Field: "command_id", Reason: "unknown command", Status: ESME_RINVCMDID}
+		if h.Command == 0 {
+			return nil, &PDUError{Header: h, Field: "command_id", Reason: "command_id 0", Status: ESME_RINVCMDID}
+		}
+		p = &UnknownPDU{}
 	}
 	if err := DecodeBody(p, h, raw[HeaderLen:]); err != nil {
 		return nil, err
@@ -992,6 +1019,12 @@ func DecodeBody(p PDU, h Header, body []byte) error {
 		if t, ok := BindTypeOf(h.Command); ok && h.Command.IsResponse() {
 			b.Type = t
 		}
+	}
+	if u, ok := p.(*UnknownPDU); ok {
+		if h.Command.Known() {
+			return &PDUError{Header: h, Field: "command_id", Reason: "decoding a known command into an UnknownPDU", Status: ESME_RINVCMDID}
+		}
+		u.Command = h.Command
 	}
 	if want := p.CommandID(); want != h.Command {
 		return &PDUError{Header: h, Field: "command_id", Reason: fmt.Sprintf("decoding into a %s struct", want), Status: ESME_RINVCMDID}
@@ -1052,6 +1085,12 @@ func (d *decoder) time(dst *string, field string, st CommandStatus) {
 		return
 	}
 	if string(b) != *dst {
+		if err := CheckTime(string(b)); err != nil {
+			d.fail(field, err.Error(), st)
+			return
+		}
+	}
+	if string(b) != *dst {
 		*dst = string(b)
 	}
 }
@@ -1106,6 +1145,8 @@ func decodeInto(p PDU, d *decoder) {
 	case *ReplaceSMResp:
 		v.decodeBody(d)
 	case *AlertNotification:
+		v.decodeBody(d)
+	case *UnknownPDU:
 		v.decodeBody(d)
 	default:
 		d.fail("command_id", "no decoder for this struct", ESME_RINVCMDID)

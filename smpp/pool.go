@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"go.uber.org/zap"
 	"golang.org/x/time/rate"
+	"log/slog"
 )
 
 // ErrNoBind is returned by a Pool when no session to the SMSC is bound.
@@ -45,11 +46,18 @@ type PoolConfig struct {
 	// ThrottlePause is how long a bind takes no work after an
 	// ESME_RTHROTTLED or ESME_RMSGQFUL; default 1s.
 	ThrottlePause time.Duration
-	// ReconnectMin and ReconnectMax bound the exponential backoff (with
-	// jitter) between attempts to bind; default 500ms and 30s.
+	// ReconnectMin and ReconnectMax bound the exponential backoff between
+	// attempts to bind: after a failed attempt and after any lost bind the
+	// bind waits the backoff plus a random part of up to half as much
+	// again, and the backoff doubles; default 500ms and 30s.
 	ReconnectMin, ReconnectMax time.Duration
+	// StableAfter is how long a bind must stay up before its loss resets
+	// the backoff to ReconnectMin; default 30s. An SMSC that drops every
+	// link right after bind_resp so sees binds at a falling rate, not a
+	// storm (real SMSCs block a source that rebinds in a tight loop).
+	StableAfter time.Duration
 	// Logger receives the pool's logs; nil logs nothing.
-	Logger *zap.Logger
+	Logger *slog.Logger
 }
 
 // PoolStats is a snapshot of a Pool's state, for readiness and metrics.
@@ -58,10 +66,17 @@ type PoolStats struct {
 	WindowInUse, Window int
 	Sent                uint64                   // requests sent
 	Responses           map[CommandStatus]uint64 // responses by status
-	Uncertain           uint64                   // requests with unknown outcome (timeout, link lost)
-	Received            uint64                   // deliver_sm and data_sm received
-	Reconnects          uint64                   // binds established after the first
-	Throttled           uint64                   // throttling responses
+	// ResponsesOther counts responses whose status is neither in the SMPP
+	// 3.4 table nor in its vendor range (0x400-0x4FF), so that Responses
+	// stays bounded whatever a peer sends.
+	ResponsesOther uint64
+	Uncertain      uint64 // requests with unknown outcome (timeout, link lost)
+	Received       uint64 // deliver_sm and data_sm received
+	Binds          uint64 // binds established, the first ones included
+	BindFailures   uint64 // attempts to bind that failed (connect, refusal, timeout)
+	Losses         uint64 // binds lost after they were up
+	Reconnects     uint64 // binds established after the first
+	Throttled      uint64 // throttling responses
 }
 
 // Pool keeps N binds to one SMSC account up and spreads requests over them.
@@ -69,7 +84,7 @@ type PoolStats struct {
 // jitter. Safe for concurrent use.
 type Pool struct {
 	cfg   PoolConfig
-	log   *zap.Logger
+	log   *slog.Logger
 	limit *rate.Limiter
 	binds []*poolBind
 
@@ -79,6 +94,7 @@ type Pool struct {
 		responses map[CommandStatus]uint64
 	}
 	sent, uncertain, received, reconnects, throttled atomic.Uint64
+	bindsMade, bindFailures, losses, otherResponses  atomic.Uint64
 	okResponses                                      atomic.Uint64 // ESME_ROK, outside stats.responses
 	next                                             atomic.Uint32
 
@@ -99,6 +115,7 @@ type poolBind struct {
 	// dropping: the session being closed for it (once per session).
 	refused  atomic.Bool
 	dropping atomic.Pointer[Session]
+	drop     chan struct{} // to keep: close the dropping session, bind again
 	everUp   bool
 	lastErr  error
 }
@@ -120,17 +137,21 @@ func NewPool(cfg PoolConfig) *Pool {
 	if cfg.ReconnectMax <= 0 {
 		cfg.ReconnectMax = 30 * time.Second
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = zap.NewNop()
+	cfg.ReconnectMax = max(cfg.ReconnectMax, cfg.ReconnectMin)
+	if cfg.StableAfter <= 0 {
+		cfg.StableAfter = 30 * time.Second
 	}
-	p := &Pool{cfg: cfg, log: cfg.Logger.With(zap.String("smsc", cfg.Addr)), changed: make(chan struct{})}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	p := &Pool{cfg: cfg, log: cfg.Logger.With(slog.String("smsc", cfg.Addr)), changed: make(chan struct{})}
 	p.stats.responses = map[CommandStatus]uint64{}
 	if cfg.TPS > 0 {
 		p.limit = rate.NewLimiter(rate.Limit(cfg.TPS), max(1, int(cfg.TPS/10)))
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	add := func(bt BindType) {
-		b := &poolBind{idx: len(p.binds), bt: bt}
+		b := &poolBind{idx: len(p.binds), bt: bt, drop: make(chan struct{}, 1)}
 		if cfg.BindTPS > 0 && bt.CanSend() {
 			b.limit = rate.NewLimiter(rate.Limit(cfg.BindTPS), max(1, int(cfg.BindTPS/10)))
 		}
@@ -151,11 +172,28 @@ func NewPool(cfg PoolConfig) *Pool {
 	return p
 }
 
-// keep holds one bind up until the pool closes.
+// backoff is the wait between attempts to bind: it doubles from min to
+// max, each wait with up to half as much again at random, so that binds
+// lost together do not come back together.
+type backoff struct {
+	min, max, cur time.Duration
+}
+
+func (b *backoff) next() time.Duration {
+	d := max(b.cur, b.min)
+	b.cur = min(2*d, b.max)
+	return d + rand.N(d/2+1)
+}
+
+func (b *backoff) reset() { b.cur = b.min }
+
+// keep holds one bind up until the pool closes. After a failed attempt and
+// after any lost bind it waits the backoff; only a bind that stayed up for
+// StableAfter (and was not refused with ESME_RINVBNDSTS) resets it.
 func (p *Pool) keep(b *poolBind) {
 	defer p.wg.Done()
-	backoff := p.cfg.ReconnectMin
-	log := p.log.With(zap.Int("bind", b.idx), zap.Stringer("type", b.bt))
+	bo := backoff{min: p.cfg.ReconnectMin, max: p.cfg.ReconnectMax}
+	log := p.log.With(slog.Int("bind", b.idx), slog.String("type", b.bt.String()))
 	for p.ctx.Err() == nil {
 		cfg := p.cfg.Session
 		cfg.Bind = b.bt
@@ -171,23 +209,19 @@ func (p *Pool) keep(b *poolBind) {
 			if p.ctx.Err() != nil {
 				return
 			}
+			p.bindFailures.Add(1)
 			b.mu.Lock()
 			b.lastErr = err
 			b.mu.Unlock()
-			// Jitter: a random wait in [backoff/2, backoff].
-			wait := backoff/2 + time.Duration(rand.Int64N(int64(backoff/2)+1))
-			log.Warn("smpp: bind failed; retrying", zap.Error(err), zap.Duration("in", wait))
-			select {
-			case <-time.After(wait):
-			case <-p.ctx.Done():
+			wait := bo.next()
+			log.Warn("smpp: bind failed; waiting before the next attempt", slog.Any("error", err), slog.Duration("in", wait))
+			if !p.sleep(wait) {
 				return
 			}
-			backoff = min(2*backoff, p.cfg.ReconnectMax)
 			continue
 		}
-		if !b.refused.Load() {
-			backoff = p.cfg.ReconnectMin
-		}
+		upAt := time.Now()
+		p.bindsMade.Add(1)
 		b.mu.Lock()
 		b.s = s
 		if b.everUp {
@@ -198,39 +232,83 @@ func (p *Pool) keep(b *poolBind) {
 		b.mu.Unlock()
 		b.bound.Store(true)
 		p.signal()
-		select {
-		case <-s.Done():
-			b.bound.Store(false)
-			b.mu.Lock()
-			b.lastErr = s.Err()
-			b.s = nil
-			b.mu.Unlock()
-			if p.ctx.Err() == nil {
-				log.Warn("smpp: bind lost; reconnecting", zap.Error(s.Err()))
-			}
-			if b.refused.Load() {
-				// Dropped for ESME_RINVBNDSTS: an SMSC that says so to
-				// every bind is not rebound in a tight loop.
-				wait := backoff/2 + time.Duration(rand.Int64N(int64(backoff/2)+1))
-				select {
-				case <-time.After(wait):
-				case <-p.ctx.Done():
-					return
-				}
-				backoff = min(2*backoff, p.cfg.ReconnectMax)
-			}
-		case <-p.ctx.Done():
+		if !p.hold(b, s) {
 			b.bound.Store(false)
 			return // Close closes the session
 		}
+		up := time.Since(upAt)
+		b.bound.Store(false)
+		p.losses.Add(1)
+		b.mu.Lock()
+		b.lastErr = s.Err()
+		b.s = nil
+		b.mu.Unlock()
+		var why string
+		switch {
+		case b.refused.Load():
+			why = "the SMSC answered ESME_RINVBNDSTS on this bind: backoff kept"
+		case up < p.cfg.StableAfter:
+			why = fmt.Sprintf("the bind stayed up %v, less than the %v that resets the backoff", up.Round(time.Millisecond), p.cfg.StableAfter)
+		default:
+			bo.reset()
+			why = "the bind was stable: backoff reset"
+		}
+		wait := bo.next()
+		log.Warn("smpp: bind lost; waiting before binding again", slog.Any("error", s.Err()),
+			slog.Duration("up_for", up), slog.Duration("in", wait), slog.String("why", why))
+		if !p.sleep(wait) {
+			return
+		}
+	}
+}
+
+// hold waits while s is up, closing it when account asks to; false when
+// the pool closes first.
+func (p *Pool) hold(b *poolBind, s *Session) bool {
+	for {
+		select {
+		case <-s.Done():
+			return true
+		case <-b.drop:
+			if b.dropping.Load() == s {
+				// Gracefully: no new requests, and those in flight keep
+				// their answers, so none turns uncertain.
+				ctx, cancel := context.WithTimeout(p.ctx, s.cfg.ResponseTimeout)
+				s.Close(ctx)
+				cancel()
+			}
+		case <-p.ctx.Done():
+			return false
+		}
+	}
+}
+
+// sleep waits d; false when the pool closes first.
+func (p *Pool) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-p.ctx.Done():
+		return false
 	}
 }
 
 func (p *Pool) countingHandler(h Handler) Handler {
 	return HandlerFunc(func(ctx context.Context, s *Session, req PDU) PDU {
-		p.received.Add(1)
+		switch req.CommandID() {
+		case DeliverSMID, DataSMID:
+			p.received.Add(1)
+		}
 		if h == nil {
-			return Reply(req, ESME_ROK)
+			switch req.CommandID() {
+			case DeliverSMID, DataSMID:
+				return Reply(req, ESME_ROK)
+			case AlertNotificationID:
+				return nil
+			}
+			return Reply(req, ESME_RINVCMDID)
 		}
 		return h.ServeSMPP(ctx, s, req)
 	})
@@ -466,9 +544,13 @@ func (p *Pool) account(b *poolBind, c *Call) {
 		}
 		return
 	}
-	p.mu.Lock()
-	p.stats.responses[st]++
-	p.mu.Unlock()
+	if st.Known() || (st >= 0x400 && st <= 0x4FF) {
+		p.mu.Lock()
+		p.stats.responses[st]++
+		p.mu.Unlock()
+	} else {
+		p.otherResponses.Add(1)
+	}
 	if st == ESME_RINVBNDSTS {
 		// The SMSC does not count this bind as bound: every request on it
 		// would get the same. Close it gracefully (no new requests; those
@@ -476,18 +558,17 @@ func (p *Pool) account(b *poolBind, c *Call) {
 		// again, after the reconnect backoff (keep).
 		b.refused.Store(true)
 		if s := c.sess; s != nil && s.Bound() && b.dropping.Swap(s) != s {
-			p.log.Warn("smpp: SMSC says the bind is not bound (ESME_RINVBNDSTS); binding again", zap.Int("bind", b.idx))
-			go func() {
-				ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ResponseTimeout)
-				defer cancel()
-				s.Close(ctx)
-			}()
+			p.log.Warn("smpp: SMSC says the bind is not bound (ESME_RINVBNDSTS); binding again", slog.Int("bind", b.idx))
+			select {
+			case b.drop <- struct{}{}:
+			default:
+			}
 		}
 	}
 	if st.Throttling() {
 		p.throttled.Add(1)
 		b.paused.Store(time.Now().Add(p.cfg.ThrottlePause).UnixNano())
-		p.log.Info("smpp: SMSC throttles; pausing the bind", zap.Int("bind", b.idx), zap.String("status", st.Name()), zap.Duration("for", p.cfg.ThrottlePause))
+		p.log.Info("smpp: SMSC throttles; pausing the bind", slog.Int("bind", b.idx), slog.String("status", st.Name()), slog.Duration("for", p.cfg.ThrottlePause))
 	}
 }
 
@@ -501,7 +582,8 @@ func (p *Pool) Submit(ctx context.Context, sm *SubmitSM) (*SubmitSMResp, error) 
 // Stats returns a snapshot of the pool's state.
 func (p *Pool) Stats() PoolStats {
 	st := PoolStats{Sent: p.sent.Load(), Uncertain: p.uncertain.Load(), Received: p.received.Load(),
-		Reconnects: p.reconnects.Load(), Throttled: p.throttled.Load(), Responses: map[CommandStatus]uint64{}}
+		Reconnects: p.reconnects.Load(), Throttled: p.throttled.Load(), Responses: map[CommandStatus]uint64{},
+		ResponsesOther: p.otherResponses.Load(), Binds: p.bindsMade.Load(), BindFailures: p.bindFailures.Load(), Losses: p.losses.Load()}
 	for _, b := range p.binds {
 		b.mu.Lock()
 		s := b.s
@@ -516,9 +598,7 @@ func (p *Pool) Stats() PoolStats {
 		}
 	}
 	p.mu.Lock()
-	for k, v := range p.stats.responses {
-		st.Responses[k] = v
-	}
+	maps.Copy(st.Responses, p.stats.responses)
 	p.mu.Unlock()
 	if n := p.okResponses.Load(); n > 0 {
 		st.Responses[ESME_ROK] = n

@@ -277,3 +277,82 @@ func TestPoolInvalidBindStatusBacksOff(t *testing.T) {
 		t.Fatalf("%d binds in 600 ms; want a few (rebinds, with backoff)", b)
 	}
 }
+
+// dropAfterBind is an SMSC that accepts every bind and closes the link
+// right after its bind_resp. It counts the binds.
+func dropAfterBind(t *testing.T) (string, *atomic.Int64) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var binds atomic.Int64
+	var wg sync.WaitGroup
+	t.Cleanup(func() { l.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				p, err := NewReader(c).ReadPDU()
+				if err != nil {
+					return
+				}
+				b, ok := p.(*Bind)
+				if !ok {
+					return
+				}
+				out, err := Marshal(&BindResp{Header: Header{Sequence: b.Sequence}, Type: b.Type, SystemID: "FLAKY"})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := c.Write(out); err == nil {
+					binds.Add(1)
+				}
+			}()
+		}
+	}()
+	return l.Addr().String(), &binds
+}
+
+// Against an SMSC that drops every link right after bind_resp, the pool
+// waits after each loss with a growing backoff: a few binds in two
+// seconds, not thousands.
+func TestPoolLossAfterBindBacksOff(t *testing.T) {
+	addr, binds := dropAfterBind(t)
+	p := fastPool(addr, func(c *PoolConfig) { c.ReconnectMin, c.ReconnectMax = 50*time.Millisecond, time.Second })
+	// 50, 100, 200, 400, 800 ms (each up to half as much again) fit in 2 s.
+	timer := time.NewTimer(2 * time.Second)
+	<-timer.C
+	closePool(t, p)
+	n := binds.Load()
+	if n < 2 || n > 7 {
+		t.Fatalf("%d binds in 2s against a peer dropping after bind_resp; want 2 to 7", n)
+	}
+	st := p.Stats()
+	if st.Binds < uint64(n)-1 || st.Binds > uint64(n) || st.Losses < st.Binds-1 || st.Reconnects != st.Binds-1 {
+		t.Fatalf("peer saw %d binds; stats %+v", n, st)
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	b := backoff{min: 100 * time.Millisecond, max: time.Second}
+	for i, base := range []time.Duration{100, 200, 400, 800, 1000, 1000} {
+		base *= time.Millisecond
+		if d := b.next(); d < base || d > base+base/2 {
+			t.Fatalf("wait %d: %v, want %v to %v", i, d, base, base+base/2)
+		}
+	}
+	b.reset()
+	if d := b.next(); d < 100*time.Millisecond || d > 150*time.Millisecond {
+		t.Fatalf("after reset: %v", d)
+	}
+}

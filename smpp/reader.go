@@ -91,7 +91,8 @@ func (r *Reader) ReadRaw() (Header, []byte, error) {
 	return h, body, nil
 }
 
-// ReadPDU reads and decodes one PDU. A *PDUError means the PDU was skipped
+// ReadPDU reads and decodes one PDU; a command_id SMPP 3.4 does not
+// define gives an *UnknownPDU. A *PDUError means the PDU was skipped
 // whole and the stream is still usable: answer it (its Header has the
 // sequence number) and read on. Any other error ends the stream (see
 // IsFatal).
@@ -114,7 +115,10 @@ func (r *Reader) ReadPDU() (PDU, error) {
 		p = New(h.Command)
 	}
 	if p == nil {
-		return nil, &PDUError{Header: h, Field: "command_id", Reason: "unknown command", Status: ESME_RINVCMDID}
+		if h.Command == 0 {
+			return nil, &PDUError{Header: h, Field: "command_id", Reason: "command_id 0", Status: ESME_RINVCMDID}
+		}
+		p = &UnknownPDU{}
 	}
 	if err := DecodeBody(p, h, body); err != nil {
 		return nil, err

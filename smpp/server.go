@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"maps"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
-	"go.uber.org/zap"
+	"log/slog"
 )
 
 // ErrServerClosed is returned by Serve and ListenAndServe after Shutdown or
@@ -45,18 +47,19 @@ type Server struct {
 	// fields are not used. BindTimeout is how long a connection may stay unbound.
 	Session Config
 	// Logger receives the server's logs; nil logs nothing.
-	Logger *zap.Logger
+	Logger *slog.Logger
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	sessions  map[*Session]struct{}
 	closed    bool
+	done      chan struct{} // closed with closed set (see closing)
 	wg        sync.WaitGroup
 }
 
-func (srv *Server) logger() *zap.Logger {
+func (srv *Server) logger() *slog.Logger {
 	if srv.Logger == nil {
-		return zap.NewNop()
+		return slog.New(slog.DiscardHandler)
 	}
 	return srv.Logger
 }
@@ -99,25 +102,58 @@ func (srv *Server) Serve(l net.Listener) error {
 		if err != nil {
 			srv.mu.Lock()
 			closed := srv.closed
-			delete(srv.listeners, l)
 			srv.mu.Unlock()
 			if closed {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				time.Sleep(backoff)
+			if !temporary(err) {
 				srv.mu.Lock()
-				srv.listeners[l] = struct{}{}
+				delete(srv.listeners, l)
 				srv.mu.Unlock()
-				continue
+				l.Close()
+				return err
 			}
-			return err
+			// As net/http: a temporary error (EMFILE, ENFILE, a timeout)
+			// is waited out with a back-off, not fatal. The listener stays
+			// in the map, so that Shutdown closes it and ends the wait.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			srv.logger().Warn("smpp: accept failed; retrying", slog.Any("error", err), slog.Duration("in", backoff))
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-srv.closing():
+				t.Stop()
+				return ErrServerClosed
+			}
+			continue
 		}
 		backoff = 0
 		srv.serveConn(conn)
 	}
+}
+
+// temporary reports an Accept error that may pass: a timeout, or an error
+// that says it is temporary (EMFILE and ENFILE do, as syscall.Errno).
+func temporary(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	var te interface{ Temporary() bool }
+	return errors.As(err, &te) && te.Temporary()
+}
+
+// closing is closed once Shutdown or Close has begun.
+func (srv *Server) closing() <-chan struct{} {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if srv.done == nil {
+		srv.done = make(chan struct{})
+		if srv.closed {
+			close(srv.done)
+		}
+	}
+	return srv.done
 }
 
 func (srv *Server) serveConn(conn net.Conn) {
@@ -175,7 +211,7 @@ func (srv *Server) handleBind(s *Session, b *Bind) {
 		s.w.hold()
 	}
 	if st != ESME_ROK {
-		s.log().Info("smpp: bind refused", zap.String("system_id", b.SystemID), zap.Stringer("bind", b.Type), zap.String("status", st.Name()))
+		s.log().Info("smpp: bind refused", slog.String("system_id", b.SystemID), slog.String("bind", b.Type.String()), slog.String("status", st.Name()))
 		resp.Status = st
 		s.w.enqueue(resp)
 		return
@@ -186,7 +222,7 @@ func (srv *Server) handleBind(s *Session, b *Bind) {
 	if b.InterfaceVersion >= InterfaceVersion {
 		resp.Options.SetUint(TagScInterfaceVersion, InterfaceVersion)
 	}
-	s.logp.Store(s.log().With(zap.String("system_id", b.SystemID), zap.Stringer("bind", b.Type)))
+	s.logp.Store(s.log().With(slog.String("system_id", b.SystemID), slog.String("bind", b.Type.String())))
 	s.log().Info("smpp: bound")
 	s.w.enqueue(resp)
 	if srv.OnBound != nil {
@@ -206,16 +242,19 @@ func (srv *Server) forget(s *Session) {
 func (srv *Server) Sessions() []*Session {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
-	out := make([]*Session, 0, len(srv.sessions))
-	for s := range srv.sessions {
-		out = append(out, s)
-	}
-	return out
+	return slices.Collect(maps.Keys(srv.sessions))
 }
 
 func (srv *Server) stopListening() []*Session {
 	srv.mu.Lock()
 	srv.closed = true
+	if srv.done != nil {
+		select {
+		case <-srv.done:
+		default:
+			close(srv.done)
+		}
+	}
 	for l := range srv.listeners {
 		l.Close()
 	}

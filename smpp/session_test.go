@@ -192,11 +192,16 @@ func TestWindow(t *testing.T) {
 		t.Fatal("a request went out past the window")
 	}
 	// A fifth waits and goes once the responses free the window.
+	waiting := make(chan struct{})
+	hook := func() { close(waiting) }
+	testHookWindowWait.Store(&hook)
+	defer testHookWindowWait.Store(nil)
 	go func() {
 		_, err := s.Submit(context.Background(), &SubmitSM{DestinationAddr: "1"})
 		errs <- err
 	}()
-	time.Sleep(50 * time.Millisecond)
+	<-waiting // it waits for a slot, not sent past the window
+	testHookWindowWait.Store(nil)
 	close(release)
 	wg.Wait()
 	for i := 0; i < 4; i++ {
@@ -342,8 +347,12 @@ func TestServerBindState(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.Write(b)
-		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if _, err := c.Write(b); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.SetReadDeadline(time.Now().Add(2 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
 		resp, err := r.ReadPDU()
 		if err != nil {
 			t.Fatal(err)
@@ -353,12 +362,16 @@ func TestServerBindState(t *testing.T) {
 		}
 		return resp
 	}
-	// Before bind: submit_sm gets ESME_RINVBNDSTS; enquire_link works.
+	// Before bind (SMPP 3.4 table 2-1): submit_sm, enquire_link and unbind
+	// get ESME_RINVBNDSTS, and the session stays open for a bind.
 	if resp := send(&SubmitSM{Header: Header{Sequence: 1}, DestinationAddr: "1"}); resp.Head().Status != ESME_RINVBNDSTS {
 		t.Fatalf("submit before bind: %s", resp.Head().Status.Name())
 	}
-	if resp := send(&EnquireLink{Header: Header{Sequence: 2}}); resp.CommandID() != EnquireLinkRespID {
-		t.Fatal("enquire_link before bind")
+	if resp := send(&EnquireLink{Header: Header{Sequence: 2}}); resp.CommandID() != EnquireLinkRespID || resp.Head().Status != ESME_RINVBNDSTS {
+		t.Fatalf("enquire_link before bind: %v %s", resp.CommandID(), resp.Head().Status.Name())
+	}
+	if resp := send(&Unbind{Header: Header{Sequence: 2}}); resp.CommandID() != UnbindRespID || resp.Head().Status != ESME_RINVBNDSTS {
+		t.Fatalf("unbind before bind: %v %s", resp.CommandID(), resp.Head().Status.Name())
 	}
 	// Bound as receiver: may not submit; a second bind is refused.
 	if resp := send(&Bind{Header: Header{Sequence: 3}, Type: BindReceiver, SystemID: "rx", InterfaceVersion: 0x34}); resp.Head().Status != ESME_ROK {
@@ -529,7 +542,9 @@ func TestOutbind(t *testing.T) {
 func TestSequenceWraps(t *testing.T) {
 	_, addr := testServer(t, submitOK(), nil)
 	s := dial(t, addr, Config{})
-	s.seq.Store(0x7FFFFFFE)
+	s.mu.Lock()
+	s.seq = 0x7FFFFFFE
+	s.mu.Unlock()
 	var seqs []uint32
 	for i := 0; i < 3; i++ {
 		req := &SubmitSM{DestinationAddr: "1"}

@@ -34,8 +34,9 @@ func FormatAbsoluteTime(t time.Time) string {
 }
 
 // FormatRelativeTime renders d as a relative SMPP time in days, hours,
-// minutes and seconds (years and months stay zero, so the meaning does not
-// depend on the calendar). d is rounded down to a second; negative is zero.
+// minutes and seconds, and beyond 99 days in months of 30 days, up to 99
+// months and 30 days (3000 days), where it is capped. d is rounded down to
+// a second; negative is zero. ParseRelativeTime reads it back as d.
 func FormatRelativeTime(d time.Duration) string {
 	if d < 0 {
 		d = 0
@@ -56,8 +57,48 @@ func FormatRelativeTime(d time.Duration) string {
 	return fmt.Sprintf("0000%02d%02d%02d%02d000R", days, s/3600, s%3600/60, s%60)
 }
 
+// Relative times count a year as 365 days and a month as 30 (SMPP 3.4
+// leaves them open); FormatRelativeTime writes months of 30 days, so an
+// interval reads back as itself.
+const (
+	relYear  = 365 * 24 * time.Hour
+	relMonth = 30 * 24 * time.Hour
+)
+
+func relative(f [7]int) time.Duration {
+	return time.Duration(f[0])*relYear + time.Duration(f[1])*relMonth + time.Duration(f[2])*24*time.Hour +
+		time.Duration(f[3])*time.Hour + time.Duration(f[4])*time.Minute + time.Duration(f[5])*time.Second
+}
+
+// ParseRelativeTime reads a relative SMPP time as its interval (years of
+// 365 days, months of 30). An absolute or malformed time is an error.
+func ParseRelativeTime(s string) (time.Duration, error) {
+	if len(s) == 16 && s[15] != 'R' {
+		return 0, fmt.Errorf("smpp: time %q is absolute, not relative", s)
+	}
+	var zero time.Time
+	t, err := ParseTime(s, zero)
+	if err != nil {
+		return 0, err
+	}
+	if s == "" {
+		return 0, fmt.Errorf("smpp: empty time is not a relative time")
+	}
+	return t.Sub(zero), nil
+}
+
+// CheckTime reports whether s is a valid SMPP time field: empty, or 16
+// characters of the absolute or relative form (digits where digits go,
+// the tenths, the quarter hours 00 to 48 and '+' or '-', or 'R'; an
+// absolute date that exists).
+func CheckTime(s string) error {
+	_, err := ParseTime(s, time.Time{})
+	return err
+}
+
 // ParseTime reads an SMPP time. An absolute time gives its instant; a
-// relative one gives now plus the interval. The empty string gives the zero
+// relative one gives now plus the interval (years of 365 days, months of
+// 30). The empty string gives the zero
 // time and no error (the field is NULL: "immediate" or "SMSC default").
 func ParseTime(s string, now time.Time) (time.Time, error) {
 	if s == "" {
@@ -81,7 +122,7 @@ func ParseTime(s string, now time.Time) (time.Time, error) {
 	nn := int(s[13]-'0')*10 + int(s[14]-'0')
 	switch s[15] {
 	case 'R':
-		return now.AddDate(f[0], f[1], f[2]).Add(time.Duration(f[3])*time.Hour + time.Duration(f[4])*time.Minute + time.Duration(f[5])*time.Second), nil
+		return now.Add(relative(f)), nil
 	case '+', '-':
 		if f[1] < 1 || f[1] > 12 || f[2] < 1 || f[2] > 31 || f[3] > 23 || f[4] > 59 || f[5] > 59 || nn > 48 {
 			return time.Time{}, fmt.Errorf("smpp: time %q: field out of range", s)

@@ -66,7 +66,7 @@ const (
 	TLVOctets  TLVType = iota // octet string of MinLen..MaxLen octets
 	TLVInt                    // unsigned big-endian integer of exactly MinLen octets
 	TLVCString                // C-octet string, at most MaxLen octets with its NUL
-	TLVEmpty                  // no value (length 0)
+	TLVEmpty                  // no value (MinLen..MaxLen octets, ignored)
 )
 
 // TagInfo describes a standard optional parameter.
@@ -119,9 +119,11 @@ var tagTable = map[Tag]TagInfo{
 	TagDisplayTime:              {"display_time", TLVInt, 1, 1},
 	TagSmsSignal:                {"sms_signal", TLVInt, 2, 2},
 	TagMsValidity:               {"ms_validity", TLVInt, 1, 1},
-	TagAlertOnMessageDelivery:   {"alert_on_message_delivery", TLVEmpty, 0, 0},
-	TagItsReplyType:             {"its_reply_type", TLVInt, 1, 1},
-	TagItsSessionInfo:           {"its_session_info", TLVOctets, 2, 2},
+	// No value in 3.4; one octet (the alert type) in 5.0, which peers such
+	// as the npm smpp package send: both are accepted.
+	TagAlertOnMessageDelivery: {"alert_on_message_delivery", TLVEmpty, 0, 1},
+	TagItsReplyType:           {"its_reply_type", TLVInt, 1, 1},
+	TagItsSessionInfo:         {"its_session_info", TLVOctets, 2, 2},
 }
 
 // Info describes a standard tag; ok is false for a tag not in SMPP 3.4.
@@ -153,22 +155,11 @@ func (t TLV) Validate() error {
 		return nil
 	}
 	n := len(t.Value)
-	switch i.Type {
-	case TLVInt, TLVEmpty:
-		if n != i.MinLen {
-			return &TLVError{Tag: t.Tag, Reason: fmt.Sprintf("length %d, want %d", n, i.MinLen)}
-		}
-	case TLVCString:
-		if n < 1 || n > i.MaxLen {
-			return &TLVError{Tag: t.Tag, Reason: fmt.Sprintf("length %d, want 1 to %d", n, i.MaxLen)}
-		}
-		if t.Value[n-1] != 0 {
-			return &TLVError{Tag: t.Tag, Reason: "C-octet string without its NUL terminator"}
-		}
-	case TLVOctets:
-		if n < i.MinLen || n > i.MaxLen {
-			return &TLVError{Tag: t.Tag, Reason: fmt.Sprintf("length %d, want %d to %d", n, i.MinLen, i.MaxLen)}
-		}
+	if reason := tlvLenProblem(t.Tag, n); reason != "" {
+		return &TLVError{Tag: t.Tag, Reason: reason}
+	}
+	if i.Type == TLVCString && t.Value[n-1] != 0 {
+		return &TLVError{Tag: t.Tag, Reason: "C-octet string without its NUL terminator"}
 	}
 	return nil
 }

@@ -211,7 +211,7 @@ func (w *writer) flushThen(f func()) {
 	w.mu.Lock()
 	if w.closed {
 		w.mu.Unlock()
-		go f()
+		f()
 		return
 	}
 	w.after = f
@@ -263,7 +263,9 @@ func (w *writer) loop() {
 				w.writing = false
 				w.cond.Broadcast()
 				w.mu.Unlock()
-				go w.s.abort(linkErr(fmt.Errorf("write: %w", err)))
+				// On this goroutine, which the session's wait group
+				// counts: abort does not wait for the writer.
+				w.s.abort(linkErr(fmt.Errorf("write: %w", err)))
 				return
 			}
 		}
@@ -278,7 +280,7 @@ func (w *writer) loop() {
 			w.signal()
 		}
 		if after != nil && empty {
-			go after()
+			after()
 			return
 		}
 		if closed {

@@ -37,7 +37,9 @@ func BenchmarkDecode(b *testing.B) {
 func BenchmarkAuto(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
-		Auto(otpText)
+		if _, _, err := Auto(otpText); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 

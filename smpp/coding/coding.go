@@ -44,8 +44,9 @@ const (
 	Cyrillic DataCoding = 0x06
 	// Hebrew is ISO-8859-8 (not supported by the encoders).
 	Hebrew DataCoding = 0x07
-	// UCS2 is ISO/IEC-10646 UCS-2; this package reads and writes it as
-	// UTF-16BE, so characters outside the BMP travel as surrogate pairs.
+	// UCS2 is ISO/IEC-10646 UCS-2: BMP characters only when encoding
+	// (EncodeUTF16 and SplitOptions.UTF16 add surrogate pairs, as an
+	// explicit choice); decoding reads surrogate pairs too.
 	UCS2 DataCoding = 0x08
 	// Pictogram is the pictogram encoding (not supported by the encoders).
 	Pictogram DataCoding = 0x09
@@ -160,6 +161,9 @@ func (e *UnencodableError) Error() string {
 	if e.Invalid {
 		return fmt.Sprintf("invalid UTF-8 at offset %d cannot be encoded in %s", e.Offset, e.Coding)
 	}
+	if e.Coding.Alphabet() == UCS2 && e.Rune >= 0x10000 {
+		return fmt.Sprintf("character %q (%U) at offset %d is outside the Basic Multilingual Plane and cannot be encoded in UCS-2 (sending it as UTF-16 is an explicit per-SMSC option)", string(e.Rune), e.Rune, e.Offset)
+	}
 	return fmt.Sprintf("character %q (%U) at offset %d cannot be encoded in %s", string(e.Rune), e.Rune, e.Offset, e.Coding)
 }
 
@@ -224,14 +228,21 @@ func Decode(b []byte, dc DataCoding) (string, error) {
 
 // Auto picks the GSM 03.38 default alphabet when every character of s is in
 // it (basic or extension table) and UCS-2 otherwise, and returns the coding
-// and the encoded text (unpacked septets, or UTF-16BE). Bytes of s that are
-// not valid UTF-8 cannot be carried by either; they become U+FFFD in the
-// UCS-2 result. Use Encode to have them reported instead.
-func Auto(s string) (DataCoding, []byte) {
+// and the encoded text (unpacked septets, or UCS-2). A character outside
+// the BMP fits neither: Auto reports it (an *UnencodableError) rather than
+// pick UTF-16 silently; Split with SplitOptions.UTF16 sends it. Bytes of s
+// that are not valid UTF-8 become U+FFFD in the UCS-2 result; use Encode
+// to have them reported instead.
+func Auto(s string) (DataCoding, []byte, error) {
 	if b, err := EncodeGSM7(s); err == nil {
-		return Default, b
+		return Default, b, nil
 	}
-	return UCS2, encodeUCS2Lossy(s)
+	for i, r := range s {
+		if r >= 0x10000 {
+			return UCS2, nil, &UnencodableError{Rune: r, Offset: i, Coding: UCS2}
+		}
+	}
+	return UCS2, encodeUCS2Lossy(s), nil
 }
 
 // EncodeIA5 encodes s as IA5 / ASCII, one octet per character. Characters

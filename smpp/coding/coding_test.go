@@ -371,9 +371,9 @@ func TestUCS2(t *testing.T) {
 		{"\uFFFD", "FFFD"},
 	}
 	for _, tt := range tests {
-		got, err := EncodeUCS2(tt.in)
+		got, err := EncodeUTF16(tt.in)
 		if err != nil || !bytes.Equal(got, unhex(t, tt.want)) {
-			t.Errorf("EncodeUCS2(%q) = % X, %v; want %s", tt.in, got, err, tt.want)
+			t.Errorf("EncodeUTF16(%q) = % X, %v; want %s", tt.in, got, err, tt.want)
 		}
 		if s := DecodeUCS2(got); s != tt.in {
 			t.Errorf("DecodeUCS2(% X) = %q, want %q", got, s, tt.in)
@@ -490,14 +490,45 @@ func TestAuto(t *testing.T) {
 		{"Привет", UCS2, "041F04400438043204350442"},
 		{"", Default, ""},
 		{"Code ç", UCS2, "0043006F00640065002000E7"},
-		{"😀", UCS2, "D83DDE00"},
 		{"a\xff", UCS2, "0061FFFD"},
 	}
 	for _, tt := range tests {
-		dc, got := Auto(tt.in)
-		if dc != tt.dc || !bytes.Equal(got, unhex(t, tt.want)) {
+		dc, got, err := Auto(tt.in)
+		if err != nil || dc != tt.dc || !bytes.Equal(got, unhex(t, tt.want)) {
 			t.Errorf("Auto(%q) = %s % X; want %s %s", tt.in, dc, got, tt.dc, tt.want)
 		}
+	}
+}
+
+// UCS-2 carries the BMP only: an emoji is refused with a clear error by
+// Auto, Encode and Split, unless Split is told UTF16, which sends the
+// surrogate pair (and counts it as two code units).
+func TestUCS2BMPOnly(t *testing.T) {
+	const s = "Code 123 😀"
+	var ue *UnencodableError
+	if _, _, err := Auto(s); !errors.As(err, &ue) || ue.Rune != '😀' || ue.Offset != 9 {
+		t.Errorf("Auto: %v", err)
+	} else if !strings.Contains(err.Error(), "Basic Multilingual Plane") {
+		t.Errorf("error does not say why: %v", err)
+	}
+	if _, err := Encode(s, UCS2); !errors.As(err, &ue) {
+		t.Errorf("Encode UCS2: %v", err)
+	}
+	for _, opt := range []SplitOptions{{Auto: true}, {Coding: UCS2}} {
+		if _, err := Split(s, opt); !errors.As(err, &ue) {
+			t.Errorf("Split %+v: %v", opt, err)
+		}
+		opt.UTF16 = true
+		sr, err := Split(s, opt)
+		if err != nil || sr.Coding != UCS2 || len(sr.Segments) != 1 || !bytes.HasSuffix(sr.Segments[0].Data, []byte{0xD8, 0x3D, 0xDE, 0x00}) || sr.Segments[0].Units != 11 {
+			t.Errorf("Split %+v: %+v, %v", opt, sr, err)
+		}
+	}
+	if b, err := EncodeUTF16("😀"); err != nil || !bytes.Equal(b, []byte{0xD8, 0x3D, 0xDE, 0x00}) {
+		t.Errorf("EncodeUTF16: % X, %v", b, err)
+	}
+	if got := DecodeUCS2([]byte{0xD8, 0x3D, 0xDE, 0x00}); got != "😀" {
+		t.Errorf("decode of a surrogate pair: %q", got)
 	}
 }
 

@@ -8,9 +8,9 @@ import (
 )
 
 func ExampleAuto() {
-	dc, b := coding.Auto("Code: 123456 {ok}")
+	dc, b, _ := coding.Auto("Code: 123456 {ok}")
 	fmt.Printf("%s % X\n", dc, b)
-	dc, b = coding.Auto("Код: 123456")
+	dc, b, _ = coding.Auto("Код: 123456")
 	fmt.Printf("%s % X\n", dc, b[:4])
 	// Output:
 	// GSM 03.38 43 6F 64 65 3A 20 31 32 33 34 35 36 20 1B 28 6F 6B 1B 29

@@ -97,7 +97,7 @@ func FuzzDecodeUCS2(f *testing.F) {
 		if !utf8.ValidString(s) {
 			t.Fatalf("invalid UTF-8 from % X", b)
 		}
-		enc, err := EncodeUCS2(s)
+		enc, err := EncodeUTF16(s)
 		if err != nil {
 			t.Fatalf("decoded %q does not encode: %v", s, err)
 		}

@@ -79,6 +79,10 @@ type SplitOptions struct {
 	// Ref is the reference number shared by the segments. ConcatUDH8
 	// uses its low 8 bits only; the result tells the value used.
 	Ref uint16
+	// UTF16 sends characters outside the BMP (most emoji) under UCS-2 as
+	// UTF-16 surrogate pairs, which many SMSCs accept; without it such
+	// text is refused with an *UnencodableError (UCS-2 is BMP-only).
+	UTF16 bool
 	// Packed packs GSM 03.38 septets 7 bits each (with the fill bits a
 	// header needs) rather than one per octet. Other codings ignore it.
 	Packed bool
@@ -139,9 +143,13 @@ func Split(s string, opt SplitOptions) (*SplitResult, error) {
 		if data, err = EncodeGSM7(s); err != nil {
 			// Unlike Auto, refuse invalid UTF-8 rather than send U+FFFD.
 			dc = UCS2
-			if data, err = EncodeUCS2(s); err != nil {
+			if data, err = encodeUTF16(s, opt.UTF16); err != nil {
 				return nil, err
 			}
+		}
+	} else if dc.Alphabet() == UCS2 && opt.UTF16 {
+		if data, err = EncodeUTF16(s); err != nil {
+			return nil, withCoding(err, dc)
 		}
 	} else if data, err = Encode(s, dc); err != nil {
 		return nil, err

@@ -46,11 +46,11 @@ func TestSplitSizes(t *testing.T) {
 		{"70 UCS-2 fit one", strings.Repeat("ж", 70), SplitOptions{Auto: true}, UCS2, []int{70}},
 		{"71 UCS-2: 67+4", strings.Repeat("ж", 71), SplitOptions{Auto: true}, UCS2, []int{67, 4}},
 		{"UCS-2 UDH16: 66", strings.Repeat("ж", 71), SplitOptions{Auto: true, Method: ConcatUDH16}, UCS2, []int{66, 5}},
-		{"emoji at the 67th unit", strings.Repeat("ж", 66) + "😀" + "bbbbb", SplitOptions{Auto: true}, UCS2, []int{66, 7}},
-		{"emoji ending at the 67th unit", strings.Repeat("ж", 65) + "😀" + "bbbbb", SplitOptions{Auto: true}, UCS2, []int{67, 5}},
-		{"emoji at the 66th unit, UDH16", strings.Repeat("ж", 65) + "😀" + "bbbbb", SplitOptions{Auto: true, Method: ConcatUDH16}, UCS2, []int{65, 7}},
-		{"35 emoji fit one", strings.Repeat("😀", 35), SplitOptions{Auto: true}, UCS2, []int{70}},
-		{"36 emoji: 33+3", strings.Repeat("😀", 36), SplitOptions{Auto: true}, UCS2, []int{66, 6}},
+		{"emoji at the 67th unit", strings.Repeat("ж", 66) + "😀" + "bbbbb", SplitOptions{Auto: true, UTF16: true}, UCS2, []int{66, 7}},
+		{"emoji ending at the 67th unit", strings.Repeat("ж", 65) + "😀" + "bbbbb", SplitOptions{Auto: true, UTF16: true}, UCS2, []int{67, 5}},
+		{"emoji at the 66th unit, UDH16", strings.Repeat("ж", 65) + "😀" + "bbbbb", SplitOptions{Auto: true, UTF16: true, Method: ConcatUDH16}, UCS2, []int{65, 7}},
+		{"35 emoji fit one", strings.Repeat("😀", 35), SplitOptions{Auto: true, UTF16: true}, UCS2, []int{70}},
+		{"36 emoji: 33+3", strings.Repeat("😀", 36), SplitOptions{Auto: true, UTF16: true}, UCS2, []int{66, 6}},
 		{"Latin-1 140 fit", strings.Repeat("é", 140), SplitOptions{Coding: Latin1}, Latin1, []int{140}},
 		{"Latin-1 141: 134+7", strings.Repeat("é", 141), SplitOptions{Coding: Latin1}, Latin1, []int{134, 7}},
 		{"IA5 UDH16 133", a(141), SplitOptions{Coding: IA5, Method: ConcatUDH16}, IA5, []int{133, 8}},
@@ -80,7 +80,13 @@ func TestSplitSizes(t *testing.T) {
 		if total != r.Units {
 			t.Errorf("%s: Units %d, segments sum to %d", tt.desc, r.Units, total)
 		}
-		want, _ := Encode(tt.text, tt.coding)
+		want, err := Encode(tt.text, tt.coding)
+		if tt.opt.UTF16 {
+			want, err = EncodeUTF16(tt.text)
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", tt.desc, err)
+		}
 		if all := joinSegments(t, r); !bytes.Equal(all, want) {
 			t.Errorf("%s: joined segments differ from the encoded text", tt.desc)
 		}
@@ -140,7 +146,7 @@ func TestSplitEscapeBoundaryBytes(t *testing.T) {
 
 func TestSplitEmojiBoundaryBytes(t *testing.T) {
 	text := strings.Repeat("ж", 66) + "😀" + "bbbbb" // 73 units
-	r, err := Split(text, SplitOptions{Auto: true, Method: ConcatUDH16, Ref: 0xBEEF})
+	r, err := Split(text, SplitOptions{Auto: true, UTF16: true, Method: ConcatUDH16, Ref: 0xBEEF})
 	if err != nil {
 		t.Fatal(err)
 	}

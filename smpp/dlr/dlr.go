@@ -7,7 +7,10 @@
 // Parse is lenient: keys in any case, fields in any order and separated by
 // any amount of white space, fields missing, unknown fields kept, dates of
 // 10 (YYMMDDhhmm), 12 (YYMMDDhhmmss) or 14 (YYYYMMDDhhmmss) digits. Format
-// writes the layout of Appendix B exactly.
+// writes the fields of Appendix B's table in its order, with three-digit
+// err and a lower-case "text:" as the table names it and most SMSCs send
+// it; the specification's example line writes "Text:" and a one-character
+// "err:E", which Parse reads as well but Format does not copy.
 //
 // Message ids in receipts are often in another base than the id in
 // submit_sm_resp (hex in one, decimal in the other). Canonical, IDForms
@@ -424,7 +427,8 @@ func parseDate(v string, loc *time.Location) time.Time {
 // Appendix B gives the text field the first 20 characters of the message.
 const MaxText = 20
 
-// Format writes r in the layout of SMPP 3.4 Appendix B:
+// Format writes r with the fields of SMPP 3.4 Appendix B's table (see the
+// package comment for how it differs from the example line there):
 //
 //	id:%s sub:%03d dlvrd:%03d submit date:%s done date:%s stat:%s err:%s text:%s
 //
