@@ -66,15 +66,20 @@ func normalizeInput(raw string) (string, error) {
 	return b.String(), nil
 }
 
-// digitValue is the value of a Unicode decimal digit.
+// digitValue is the value of a Unicode decimal digit: each range of the
+// Nd table runs through whole sets of ten, from a zero.
 func digitValue(r rune) int {
-	// Every Unicode decimal digit block is ten code points from 0 to 9.
-	for z := r; z >= r-9; z-- {
-		if !unicode.IsDigit(z) {
-			return int(r - z - 1)
+	for _, g := range unicode.Nd.R16 {
+		if rune(g.Lo) <= r && r <= rune(g.Hi) {
+			return int(r-rune(g.Lo)) % 10
 		}
 	}
-	return int(r-'0') % 10
+	for _, g := range unicode.Nd.R32 {
+		if rune(g.Lo) <= r && r <= rune(g.Hi) {
+			return int(r-rune(g.Lo)) % 10
+		}
+	}
+	return 0
 }
 
 // PhoneError says why a number was refused.
