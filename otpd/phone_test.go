@@ -37,9 +37,9 @@ func TestParsePhone(t *testing.T) {
 		{"+49 151 12345678 ext. 12", "", true, "", "letters"},
 		{"+4915112345678;ext=12", "", true, "", "extension"},
 		{"+4915112345678#12", "", true, "", "extension"},
-		{"＋４９１５１１２３４５６７８", "", true, "+4915112345678", "DE"}, // full-width: read as digits
+		{"＋４９１５１１２３４５６７８", "", true, "+4915112345678", "DE"},             // full-width: read as digits
 		{"+٤٩١٥١١٢٣٤٥٦٧٨", "", true, "+4915112345678", "DE"},             // Arabic-Indic digits too
-		{"+49\u00a0151\u00a012345678", "", true, "+4915112345678", "DE"},  // no-break spaces
+		{"+49\u00a0151\u00a012345678", "", true, "+4915112345678", "DE"}, // no-break spaces
 		{"+49151\u200b12345678", "", true, "", "characters"},             // a zero-width space is not a separator
 		{"+499001234567", "", true, "+499001234567", "DE"},               // parsed; the service refuses its type
 		{"", "", true, "", "required"},

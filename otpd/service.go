@@ -48,7 +48,7 @@ type Service struct {
 
 	limPhone, limKey, limCountry, limGlobal, limPrefix *limiter
 	numberTypes                                        map[string]bool
-	allow                                   map[string]bool
+	allow                                              map[string]bool
 
 	wake   chan struct{}          // tells the sender that new messages are due
 	sender atomic.Pointer[Sender] // once started: takes new messages straight to a free worker
@@ -70,7 +70,7 @@ func NewService(cfg *Config, store *Store, sec *Secrets, m *Metrics, events *Bro
 		limPhone: newLimiter(cfg.Limits.PerPhone), limKey: newLimiter(cfg.Limits.PerKey),
 		limCountry: newLimiter(cfg.Limits.PerCountry), limGlobal: newLimiter(cfg.Limits.Global), limPrefix: newLimiter(cfg.Limits.PerPrefix),
 		numberTypes: map[string]bool{},
-		wake: make(chan struct{}, 1), keys: map[string]cachedKey{},
+		wake:        make(chan struct{}, 1), keys: map[string]cachedKey{},
 	}
 	for _, t := range cfg.Limits.NumberTypes {
 		s.numberTypes[t] = true
