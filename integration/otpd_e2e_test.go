@@ -134,8 +134,8 @@ func TestOtpdChallenges(t *testing.T) {
 			}
 		}
 		r := o.verify(t, c.ID, code)
-		if r.Status != 429 || r.errorCode() != "max_attempts_reached" {
-			t.Errorf("the right code after the attempts are used up: %s, want 429 max_attempts_reached", r)
+		if r.Status != 409 || r.errorCode() != "max_attempts_reached" {
+			t.Errorf("the right code after the attempts are used up: %s, want 409 max_attempts_reached (final, not a 429)", r)
 		}
 		if got := o.get(t, c.ID); got.Status != "max_attempts_reached" {
 			t.Errorf("status %q, want max_attempts_reached", got.Status)
