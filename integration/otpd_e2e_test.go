@@ -355,6 +355,31 @@ func TestOtpdAPIKeys(t *testing.T) {
 	if r := o.do(t, "POST", "/v1/otp", map[string]any{"phone": newPhone("")}); r.Status != 403 {
 		t.Errorf("a key for 10.0.0.0/8 used from 127.0.0.1: %s, want 403", r)
 	}
+
+	// otpd keys list shows ids and names, never a key; otpd keys revoke
+	// takes effect on the running otpd within seconds; rotate prints a new
+	// key that works while the old one still does.
+	out, errOut := run(t, bin, "keys", "create", "--data", data, "--name", "doomed")
+	doomed := strings.TrimSpace(out)
+	id := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(errOut), "created API key"))
+	list, _ := run(t, bin, "keys", "list", "--data", data)
+	if !strings.Contains(list, id) || !strings.Contains(list, "doomed") || strings.Contains(list, doomed) || strings.Contains(list, key) {
+		t.Errorf("otpd keys list:\n%s", list)
+	}
+	o.key = doomed
+	o.create(t, map[string]any{"phone": newPhone("")})
+	run(t, bin, "keys", "revoke", "--data", data, id)
+	deadline := time.Now().Add(10 * time.Second)
+	for o.do(t, "GET", "/v1/otp/ch_2222222222222222222222222a", nil).Status != 401 {
+		if time.Now().After(deadline) {
+			t.Fatal("a key revoked by otpd keys revoke still works on the running otpd")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	list, _ = run(t, bin, "keys", "list", "--data", data)
+	if !strings.Contains(list, "revoked") {
+		t.Errorf("otpd keys list after revoke:\n%s", list)
+	}
 }
 
 // TestOtpdSendAndTail: otpd send over a fresh bind prints the message_id
@@ -733,7 +758,8 @@ func TestOtpdSMSCRestartUnderLoad(t *testing.T) {
 	// acknowledged has no receipt when it dies.
 	simA := startSim(t, smppAddr, httpAddr, "--fault-delay-rate", "0.5", "--fault-response-delay", "50ms-300ms", "--dlr-delay", "0-2s")
 	startedA := time.Now()
-	o := startOtpd(t, freeAddr(t), t.TempDir(), append(otpdSMSCArgs(simA), "--no-auth")...)
+	// Sequential test numbers: the per-prefix limit would stop them at 20.
+	o := startOtpd(t, freeAddr(t), t.TempDir(), append(otpdSMSCArgs(simA), "--no-auth", "--limit-prefix", "off")...)
 
 	l := startLoad(t, o.url, loadOTPs, loadWorkers)
 	l.waitAccepted(t, loadOTPs/3)
@@ -836,7 +862,7 @@ func restartUnderLoad(t *testing.T, graceful bool) {
 	// Late answers, so that the stop finds submits in flight.
 	sim := startSim(t, freeAddr(t), freeAddr(t), "--fault-delay-rate", "0.5", "--fault-response-delay", "50ms-300ms")
 	httpAddr, data := freeAddr(t), t.TempDir()
-	args := append(otpdSMSCArgs(sim), "--no-auth")
+	args := append(otpdSMSCArgs(sim), "--no-auth", "--limit-prefix", "off") // sequential test numbers
 	o1 := startOtpd(t, httpAddr, data, args...)
 
 	l := startLoad(t, o1.url, loadOTPs, loadWorkers)
