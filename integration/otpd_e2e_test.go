@@ -12,7 +12,10 @@ package integration
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
+	"os/exec"
 	"regexp"
 	"slices"
 	"sort"
@@ -921,5 +924,33 @@ func TestOtpdResendPhoneLimit(t *testing.T) {
 		// Let a second SMS reach smscsim, as evidence.
 		msgs := sim.waitMessages(t, phone, 2)
 		t.Errorf("resend with --limit-phone 1/1h used up: %s, want 429 rate_limited; smscsim holds %d SMS to the number within the hour", r, len(msgs))
+	}
+}
+
+// TestOtpdSecondSignalForcesExit: while a graceful stop waits for a submit
+// in flight, a second SIGINT ends otpd at once (exit status 130).
+func TestOtpdSecondSignalForcesExit(t *testing.T) {
+	t.Parallel()
+	sim := startSim(t, freeAddr(t), freeAddr(t), "--fault-delay-rate", "1", "--fault-response-delay", "20s")
+	o := startOtpd(t, freeAddr(t), t.TempDir(), append(otpdSMSCArgs(sim), "--no-auth")...)
+	o.create(t, map[string]any{"phone": newPhone("")})
+	time.Sleep(300 * time.Millisecond) // the submit is in flight
+	o.stopped.Store(true)
+	o.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-o.done:
+		t.Fatal("otpd ended before the submit in flight was answered: nothing to force")
+	case <-time.After(time.Second):
+	}
+	start := time.Now()
+	o.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-o.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a second SIGINT did not end otpd")
+	}
+	var ee *exec.ExitError
+	if !errors.As(o.waitErr, &ee) || ee.ExitCode() != 130 {
+		t.Fatalf("exit after the second SIGINT: %v (after %v)", o.waitErr, time.Since(start))
 	}
 }
