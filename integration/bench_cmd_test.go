@@ -53,7 +53,7 @@ func TestBenchCommands(t *testing.T) {
 	}
 
 	o := startOtpd(t, freeAddr(t), t.TempDir(), append(otpdSMSCArgs(sim), "--no-auth",
-		"--limit-phone", "off", "--limit-global", "off", "--limit-country", "off", "--limit-key", "off")...)
+		"--limit-phone", "off", "--limit-global", "off", "--limit-country", "off", "--limit-key", "off", "--limit-prefix", "off")...)
 	s = runBench(t, "otp", "--url", o.url, "--sim-url", "http://"+sim.http, "--n", "200", "--concurrency", "8", "--json")
 	if s.Sent != 200 || s.OK != 200 || len(s.Errors) != 0 || s.LatencyMS["p99"] <= 0 {
 		t.Errorf("bench otp: %+v", s)

@@ -69,7 +69,7 @@ func chaosSettle() time.Duration {
 func chaosOtpdArgs(smsc string, extra ...string) []string {
 	args := []string{"--smsc", smsc, "--system-id", simSystemID, "--password", simPassword,
 		"--reconnect-min", "100ms", "--reconnect-max", "1s", "--no-auth",
-		"--limit-phone", "off", "--limit-global", "off", "--limit-key", "off", "--limit-country", "off"}
+		"--limit-phone", "off", "--limit-global", "off", "--limit-key", "off", "--limit-country", "off", "--limit-prefix", "off"}
 	return append(args, extra...)
 }
 

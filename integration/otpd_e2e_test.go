@@ -12,7 +12,10 @@ package integration
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
+	"os/exec"
 	"regexp"
 	"slices"
 	"sort"
@@ -134,8 +137,8 @@ func TestOtpdChallenges(t *testing.T) {
 			}
 		}
 		r := o.verify(t, c.ID, code)
-		if r.Status != 429 || r.errorCode() != "max_attempts_reached" {
-			t.Errorf("the right code after the attempts are used up: %s, want 429 max_attempts_reached", r)
+		if r.Status != 409 || r.errorCode() != "max_attempts_reached" {
+			t.Errorf("the right code after the attempts are used up: %s, want 409 max_attempts_reached (final, not a 429)", r)
 		}
 		if got := o.get(t, c.ID); got.Status != "max_attempts_reached" {
 			t.Errorf("status %q, want max_attempts_reached", got.Status)
@@ -354,6 +357,31 @@ func TestOtpdAPIKeys(t *testing.T) {
 	o.key = strings.TrimSpace(out)
 	if r := o.do(t, "POST", "/v1/otp", map[string]any{"phone": newPhone("")}); r.Status != 403 {
 		t.Errorf("a key for 10.0.0.0/8 used from 127.0.0.1: %s, want 403", r)
+	}
+
+	// otpd keys list shows ids and names, never a key; otpd keys revoke
+	// takes effect on the running otpd within seconds; rotate prints a new
+	// key that works while the old one still does.
+	out, errOut := run(t, bin, "keys", "create", "--data", data, "--name", "doomed")
+	doomed := strings.TrimSpace(out)
+	id := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(errOut), "created API key"))
+	list, _ := run(t, bin, "keys", "list", "--data", data)
+	if !strings.Contains(list, id) || !strings.Contains(list, "doomed") || strings.Contains(list, doomed) || strings.Contains(list, key) {
+		t.Errorf("otpd keys list:\n%s", list)
+	}
+	o.key = doomed
+	o.create(t, map[string]any{"phone": newPhone("")})
+	run(t, bin, "keys", "revoke", "--data", data, id)
+	deadline := time.Now().Add(10 * time.Second)
+	for o.do(t, "GET", "/v1/otp/ch_2222222222222222222222222a", nil).Status != 401 {
+		if time.Now().After(deadline) {
+			t.Fatal("a key revoked by otpd keys revoke still works on the running otpd")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	list, _ = run(t, bin, "keys", "list", "--data", data)
+	if !strings.Contains(list, "revoked") {
+		t.Errorf("otpd keys list after revoke:\n%s", list)
 	}
 }
 
@@ -733,7 +761,8 @@ func TestOtpdSMSCRestartUnderLoad(t *testing.T) {
 	// acknowledged has no receipt when it dies.
 	simA := startSim(t, smppAddr, httpAddr, "--fault-delay-rate", "0.5", "--fault-response-delay", "50ms-300ms", "--dlr-delay", "0-2s")
 	startedA := time.Now()
-	o := startOtpd(t, freeAddr(t), t.TempDir(), append(otpdSMSCArgs(simA), "--no-auth")...)
+	// Sequential test numbers: the per-prefix limit would stop them at 20.
+	o := startOtpd(t, freeAddr(t), t.TempDir(), append(otpdSMSCArgs(simA), "--no-auth", "--limit-prefix", "off")...)
 
 	l := startLoad(t, o.url, loadOTPs, loadWorkers)
 	l.waitAccepted(t, loadOTPs/3)
@@ -836,7 +865,7 @@ func restartUnderLoad(t *testing.T, graceful bool) {
 	// Late answers, so that the stop finds submits in flight.
 	sim := startSim(t, freeAddr(t), freeAddr(t), "--fault-delay-rate", "0.5", "--fault-response-delay", "50ms-300ms")
 	httpAddr, data := freeAddr(t), t.TempDir()
-	args := append(otpdSMSCArgs(sim), "--no-auth")
+	args := append(otpdSMSCArgs(sim), "--no-auth", "--limit-prefix", "off") // sequential test numbers
 	o1 := startOtpd(t, httpAddr, data, args...)
 
 	l := startLoad(t, o1.url, loadOTPs, loadWorkers)
@@ -895,5 +924,33 @@ func TestOtpdResendPhoneLimit(t *testing.T) {
 		// Let a second SMS reach smscsim, as evidence.
 		msgs := sim.waitMessages(t, phone, 2)
 		t.Errorf("resend with --limit-phone 1/1h used up: %s, want 429 rate_limited; smscsim holds %d SMS to the number within the hour", r, len(msgs))
+	}
+}
+
+// TestOtpdSecondSignalForcesExit: while a graceful stop waits for a submit
+// in flight, a second SIGINT ends otpd at once (exit status 130).
+func TestOtpdSecondSignalForcesExit(t *testing.T) {
+	t.Parallel()
+	sim := startSim(t, freeAddr(t), freeAddr(t), "--fault-delay-rate", "1", "--fault-response-delay", "20s")
+	o := startOtpd(t, freeAddr(t), t.TempDir(), append(otpdSMSCArgs(sim), "--no-auth")...)
+	o.create(t, map[string]any{"phone": newPhone("")})
+	time.Sleep(300 * time.Millisecond) // the submit is in flight
+	o.stopped.Store(true)
+	o.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-o.done:
+		t.Fatal("otpd ended before the submit in flight was answered: nothing to force")
+	case <-time.After(time.Second):
+	}
+	start := time.Now()
+	o.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-o.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a second SIGINT did not end otpd")
+	}
+	var ee *exec.ExitError
+	if !errors.As(o.waitErr, &ee) || ee.ExitCode() != 130 {
+		t.Fatalf("exit after the second SIGINT: %v (after %v)", o.waitErr, time.Since(start))
 	}
 }

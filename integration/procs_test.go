@@ -408,7 +408,10 @@ func request(ctx context.Context, method, u, key string, body any) (*reply, erro
 	if err != nil {
 		return nil, err
 	}
-	if body != nil {
+	// A POST says JSON even without a body (resend, cancel): otpd refuses
+	// one that does not, unless it carries a key (a cross-site form can
+	// send neither).
+	if body != nil || method == http.MethodPost {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if key != "" {

@@ -31,7 +31,10 @@ func (a *API) mosaicSend(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	// scope: messages
+	if _, err := a.svc.access(r.Context(), keyID(key), ScopeMessages); err != nil {
+		writeError(w, err)
+		return
+	}
 	var req struct {
 		PhoneNumber string `json:"phone_number"`
 		SenderID    string `json:"sender_id"`
@@ -104,7 +107,10 @@ func (a *API) exsignSend(w http.ResponseWriter, r *http.Request) {
 		fail(err)
 		return
 	}
-	// scope: messages
+	if _, err := a.svc.access(r.Context(), keyID(key), ScopeMessages); err != nil {
+		fail(err)
+		return
+	}
 	var req struct {
 		MobileNumber string `json:"MobileNumber"`
 		MessageText  string `json:"MessageText"`
@@ -219,7 +225,10 @@ func (a *API) httpSend(w http.ResponseWriter, r *http.Request) {
 		answer(0, err, "")
 		return
 	}
-	// scope: messages
+	if _, err := a.svc.access(r.Context(), keyID(key), ScopeMessages); err != nil {
+		answer(0, err, "")
+		return
+	}
 	params, err := a.gatewayParams(w, r)
 	if err != nil {
 		answer(0, err, "")

@@ -132,7 +132,9 @@ func (d *SMPPDoor) authenticate(ctx context.Context, s *smpp.Session, b *smpp.Bi
 	if subtle.ConstantTimeCompare(hashSMPPPassword(b.SystemID, b.Password), acc.hash) != 1 {
 		return smpp.ESME_RINVPASWD
 	}
-	// scope: messages (and key revocation), for acc.KeyID
+	if _, err := d.svc.access(ctx, acc.KeyID, ScopeMessages); err != nil {
+		return smpp.ESME_RBINDFAIL // revoked, expired, or without the messages scope
+	}
 	if nets, err := d.svc.store.keyNetworks(ctx, acc.KeyID); err != nil {
 		return smpp.ESME_RBINDFAIL
 	} else if k := (&APIKey{Networks: nets}); !k.Allows(clientAddr(s.RemoteAddr().String())) {
@@ -363,7 +365,7 @@ func (d *SMPPDoor) submitPart(ctx context.Context, p *smpp.SubmitSM, acc *SMPPAc
 	if _, err := d.svc.parsePhone(to); err != nil {
 		return smpp.Reply(p, smpp.ESME_RINVDSTADR) // refused at the first segment, not the last
 	}
-	if err := d.svc.checkSender(p.SourceAddr); err != nil {
+	if err := d.svc.checkSender(ctx, acc.KeyID, p.SourceAddr); err != nil {
 		return smpp.Reply(p, smpp.ESME_RINVSRCADR)
 	}
 	key := fmt.Sprintf("%s|%s|%d|%d", to, p.SourceAddr, part.Ref, part.Total)

@@ -353,7 +353,10 @@ func (a *API) twilioCreate(w http.ResponseWriter, r *http.Request, d twilioDoor,
 		twilioWriteError(w, asJSON, err)
 		return
 	}
-	// scope: messages
+	if _, err := a.svc.access(r.Context(), keyID(key), ScopeMessages); err != nil {
+		twilioWriteError(w, asJSON, err)
+		return
+	}
 	if err := a.twilioForm(w, r); err != nil {
 		twilioWriteError(w, asJSON, err)
 		return
@@ -441,7 +444,10 @@ func (a *API) twilioGet(w http.ResponseWriter, r *http.Request, d twilioDoor) {
 		writeTwilioError(w, err)
 		return
 	}
-	// scope: messages (read)
+	if _, err := a.svc.access(r.Context(), keyID(key), ScopeMessages); err != nil {
+		writeTwilioError(w, err)
+		return
+	}
 	sid, ok := strings.CutSuffix(r.PathValue("file"), ".json")
 	if !ok {
 		writeTwilioError(w, twErr(http.StatusNotFound, 20404, "The requested resource %s was not found", r.URL.Path))
@@ -462,7 +468,10 @@ func (a *API) twilioList(w http.ResponseWriter, r *http.Request, d twilioDoor) {
 		writeTwilioError(w, err)
 		return
 	}
-	// scope: messages (read)
+	if _, err := a.svc.access(r.Context(), keyID(key), ScopeMessages); err != nil {
+		writeTwilioError(w, err)
+		return
+	}
 	account := r.PathValue("AccountSid")
 	q := r.URL.Query()
 	size, page := 50, 0

@@ -126,7 +126,10 @@ func (a *API) verifyAuth(w http.ResponseWriter, r *http.Request) (key *APIKey, a
 		writeTwilioError(w, err)
 		return nil, "", false
 	}
-	// scope: otp
+	if _, err := a.svc.access(r.Context(), keyID(key), ScopeOTP); err != nil {
+		writeTwilioError(w, err)
+		return nil, "", false
+	}
 	if err := a.twilioForm(w, r); err != nil {
 		writeTwilioError(w, err)
 		return nil, "", false
@@ -296,7 +299,10 @@ func (a *API) verifyGet(w http.ResponseWriter, r *http.Request) {
 		writeTwilioError(w, err)
 		return
 	}
-	// scope: otp (read)
+	if _, err := a.svc.access(r.Context(), keyID(key), ScopeOTP); err != nil {
+		writeTwilioError(w, err)
+		return
+	}
 	account, _, _ := r.BasicAuth()
 	service := r.PathValue("ServiceSid")
 	c, err := a.verifyFind(r, service, r.PathValue("Sid"), keyID(key))
