@@ -255,7 +255,7 @@ func (c caller) do(method, route, path string, body any) (int, map[string]any) {
 		r = bytes.NewReader(b)
 	}
 	req, _ := http.NewRequest(method, c.base+path, r)
-	if body != nil {
+	if method == "POST" { // a POST without JSON is refused (415)
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := http.DefaultClient.Do(req)

@@ -25,6 +25,11 @@ type Config struct {
 	// kept after they were created; default 720h (30 days).
 	Retention time.Duration `yaml:"retention"`
 
+	// Dev allows the embedded default where it would be refused: on an
+	// address other than loopback, or on a data directory that served a
+	// real SMSC.
+	Dev bool `yaml:"dev"`
+
 	embedded bool // set by Start when it started the embedded simulator
 }
 
@@ -35,6 +40,10 @@ type HTTPConfig struct {
 	TLSKey  string `yaml:"tls_key"`
 	MaxBody int64  `yaml:"max_body"` // bytes, default 16 KiB
 	NoAuth  bool   `yaml:"no_auth"`  // serve without API keys
+	// NoAuthPublic confirms NoAuth on an address other than loopback.
+	NoAuthPublic bool `yaml:"no_auth_public"`
+	// ReadTimeout bounds reading a request, headers and body; default 30s.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
 }
 
 // SMSCConfig is the SMPP link, named as operators know it from Kannel and
@@ -89,6 +98,21 @@ type LimitsConfig struct {
 	PerCountry     Rate     `yaml:"per_country"`     // default 1000/1m
 	Global         Rate     `yaml:"global"`          // default 100000/1m
 	AllowCountries []string `yaml:"allow_countries"` // ISO regions (DE, US); empty = all
+	// PerPrefix limits sends to the numbers that share all but their last
+	// PrefixDigits digits (a range an SMS pumper walks); default 20/1h
+	// over 3 digits (1000 numbers).
+	PerPrefix    Rate `yaml:"per_prefix"`
+	PrefixDigits int  `yaml:"prefix_digits"`
+	// NumberTypes are the number types codes may go to, as the numbering
+	// plan says; default mobile and fixed_line_or_mobile (premium-rate,
+	// shared-cost, toll-free, VoIP, pager and unknown numbers are
+	// refused: they are where SMS pumping earns).
+	NumberTypes []string `yaml:"number_types"`
+	// MaxPhoneFailures caps failed verifications in a row for a phone,
+	// across its challenges, until PhoneFailureWindow after the last one;
+	// default 20 in 24h.
+	MaxPhoneFailures   int           `yaml:"max_phone_failures"`
+	PhoneFailureWindow time.Duration `yaml:"phone_failure_window"`
 }
 
 // Rate is N events per Per; zero N disables the limit. Written "5/10m".
@@ -266,6 +290,24 @@ func (c *Config) Defaults() {
 	if l.Global == (Rate{}) {
 		l.Global = Rate{100000, time.Minute}
 	}
+	if l.PerPrefix == (Rate{}) {
+		l.PerPrefix = Rate{20, time.Hour}
+	}
+	if l.PrefixDigits == 0 {
+		l.PrefixDigits = 3
+	}
+	if l.NumberTypes == nil {
+		l.NumberTypes = []string{"mobile", "fixed_line_or_mobile"}
+	}
+	if l.MaxPhoneFailures == 0 {
+		l.MaxPhoneFailures = 20
+	}
+	if l.PhoneFailureWindow == 0 {
+		l.PhoneFailureWindow = 24 * time.Hour
+	}
+	if c.HTTP.ReadTimeout == 0 {
+		c.HTTP.ReadTimeout = 30 * time.Second
+	}
 	if c.Sender.RetryMin == 0 {
 		c.Sender.RetryMin = time.Second
 	}
@@ -404,6 +446,17 @@ func (c *Config) Validate() error {
 	}
 	if c.Sender.Workers < 1 {
 		bad("sender.workers", "%d: want at least 1", c.Sender.Workers)
+	}
+	if c.Limits.PrefixDigits < 1 || c.Limits.PrefixDigits > 6 {
+		bad("limits.prefix_digits", "%d: want 1 to 6", c.Limits.PrefixDigits)
+	}
+	for _, t := range c.Limits.NumberTypes {
+		if _, ok := numberTypes[t]; !ok {
+			bad("limits.number_types", "%q: want mobile, fixed_line_or_mobile, fixed_line, toll_free, premium_rate, shared_cost, voip, personal_number, pager, uan, voicemail", t)
+		}
+	}
+	if c.Limits.MaxPhoneFailures < 1 || c.Limits.MaxPhoneFailures > 100 {
+		bad("limits.max_phone_failures", "%d: want 1 to 100 (NIST SP 800-63B allows at most 100)", c.Limits.MaxPhoneFailures)
 	}
 	for _, cc := range c.Limits.AllowCountries {
 		if len(cc) != 2 || strings.ToUpper(cc) != cc {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
@@ -54,6 +55,13 @@ func Start(cfg Config, log *zap.Logger) (d *Daemon, err error) {
 			cancel()
 		}
 	}()
+	loopback := isLoopback(cfg.HTTP.Addr)
+	if cfg.Embedded() && !loopback && !cfg.Dev {
+		return d, fmt.Errorf("no SMSC is configured (smsc.addr), so otpd would run on its embedded simulator without API keys, and http.addr %s is not a loopback address: configure the SMSC, or listen on 127.0.0.1, or say --dev to run the embedded default there", cfg.HTTP.Addr)
+	}
+	if !cfg.Embedded() && cfg.HTTP.NoAuth && !loopback && !cfg.HTTP.NoAuthPublic {
+		return d, fmt.Errorf("--no-auth on %s, which is not a loopback address, lets anyone send SMS through this SMSC: add --no-auth-public as well to mean it", cfg.HTTP.Addr)
+	}
 	keyFile := cfg.OTP.HMACKeyFile
 	if keyFile == "" {
 		keyFile = filepath.Join(cfg.DataDir, "secret.key")
@@ -61,12 +69,29 @@ func Start(cfg Config, log *zap.Logger) (d *Daemon, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return d, fmt.Errorf("data directory %s: %w", cfg.DataDir, err)
 	}
-	sec, err := LoadSecrets(keyFile)
+	if d.store, err = OpenSQLite(cfg.DataDir); err != nil {
+		return d, err
+	}
+	ctx := context.Background()
+	if v, _, err := d.store.Meta(ctx, metaRealSMSC); err != nil {
+		return d, err
+	} else if v != "" && cfg.Embedded() && !cfg.Dev {
+		return d, fmt.Errorf("the data directory %s served a real SMSC (%s), and no SMSC is configured now: the SMSC setting went missing? Configure it, or say --dev to run this data on the embedded simulator", cfg.DataDir, v)
+	}
+	sec, err := d.openSecrets(keyFile)
 	if err != nil {
 		return d, err
 	}
-	if d.store, err = OpenSQLite(cfg.DataDir); err != nil {
-		return d, err
+	if !cfg.Embedded() {
+		if err := d.store.SetMeta(ctx, metaRealSMSC, cfg.SMSC.Addr); err != nil {
+			return d, err
+		}
+	}
+	if cfg.HTTP.NoAuth && !cfg.Embedded() {
+		log.Warn("serving without API keys (--no-auth): anyone who reaches " + cfg.HTTP.Addr + " can send SMS")
+	}
+	if cfg.Embedded() && !loopback {
+		log.Warn("embedded default (--dev) on a non-loopback address: no API keys, no real SMS")
 	}
 	d.metrics = NewMetrics()
 	d.events = NewBroker(func() { d.metrics.Events.Inc() })
@@ -99,7 +124,7 @@ func Start(cfg Config, log *zap.Logger) (d *Daemon, err error) {
 
 	auth := !cfg.Embedded() && !cfg.HTTP.NoAuth
 	d.api = NewAPI(d.svc, d.pool.Ready, auth)
-	d.srv = &http.Server{Handler: d.api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
+	d.srv = &http.Server{Handler: d.api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: cfg.HTTP.ReadTimeout, IdleTimeout: 2 * time.Minute,
 		ErrorLog: zap.NewStdLog(log.Named("http"))}
 	// Event streams never go idle: end them when shutdown starts.
 	d.srv.RegisterOnShutdown(d.events.Close)
@@ -119,6 +144,61 @@ func Start(cfg Config, log *zap.Logger) (d *Daemon, err error) {
 		d.served <- err
 	}()
 	return d, nil
+}
+
+// Keys of the store's meta table.
+const (
+	metaSecretID = "secret_id" // Secrets.ID of the key the data was written with
+	metaRealSMSC = "real_smsc" // the address of the last real SMSC served
+)
+
+// openSecrets loads the secret key and checks it against the one the data
+// was written with: a missing file over existing data is refused, not
+// replaced, and so is another key.
+func (d *Daemon) openSecrets(file string) (*Secrets, error) {
+	ctx := context.Background()
+	want, known, err := d.store.Meta(ctx, metaSecretID)
+	if err != nil {
+		return nil, err
+	}
+	create := !known
+	if !known {
+		// A store from before the id was kept: data without the id means
+		// a key file was in use; it must be there.
+		has, err := d.store.hasData(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := os.Stat(file); has && errors.Is(err, os.ErrNotExist) {
+			create = false
+		}
+	}
+	sec, err := loadSecrets(file, create)
+	if err != nil {
+		return nil, err
+	}
+	if known && sec.ID() != want {
+		return nil, fmt.Errorf("%w: %s is not the secret key the data in %s was written with (id %s, the file's is %s): restore the right file from the backup", ErrSecretLost, file, d.Config.DataDir, want, sec.ID())
+	}
+	if !known {
+		if err := d.store.SetMeta(ctx, metaSecretID, sec.ID()); err != nil {
+			return nil, err
+		}
+	}
+	return sec, nil
+}
+
+// isLoopback reports whether a listen address is on loopback only.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
 }
 
 func (d *Daemon) newPool() (*smpp.Pool, error) {

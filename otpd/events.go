@@ -18,6 +18,9 @@ type Event struct {
 	Segments    int       `json:"segments,omitempty"`
 	Reason      string    `json:"reason,omitempty"`
 	At          time.Time `json:"at"`
+
+	keyID string // whose message: the stream shows a key its own
+	phone string // E.164, for ?phone=
 }
 
 // Broker fans events out to subscribers. A subscriber that does not keep

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -54,6 +56,11 @@ func NewAPI(svc *Service, ready func() bool, authRequired bool) *API {
 		if a.storeBroken(w) {
 			return
 		}
+		if a.svc.store.Failing() {
+			w.Header().Set("Retry-After", "5")
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "the last writes to the store failed (disk full or busy?)"})
+			return
+		}
 		if !a.ready() {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "no SMSC bind is up"})
 			return
@@ -61,7 +68,7 @@ func NewAPI(svc *Service, ready func() bool, authRequired bool) *API {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	}))
 	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, apiErr(http.StatusNotFound, "not_found", "no route %s %s", r.Method, r.URL.Path))
+		writeError(w, apiErr(http.StatusNotFound, "not_found", "no such route"))
 	})
 	return a
 }
@@ -105,13 +112,26 @@ func (a *API) route(pattern string, h func(w http.ResponseWriter, r *http.Reques
 // ServeHTTP serves the API; a method not allowed on a known route is a
 // JSON 405 too.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rid := r.Header.Get("X-Request-Id")
+	if !validRequestID(rid) {
+		rid = NewID("req")
+	}
+	w.Header().Set("X-Request-Id", rid)
+	rw := &responseLog{ResponseWriter: w}
+	w = rw
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
 				panic(v)
 			}
-			a.svc.log.Error("panic in HTTP handler", zap.Any("panic", v), zap.String("path", r.URL.Path))
+			rw.cause = fmt.Errorf("panic: %v", v)
 			writeError(w, apiErr(http.StatusInternalServerError, "internal", "internal error"))
+		}
+		if rw.code >= 500 {
+			// Every 5xx with its cause, findable by the id the client got.
+			a.svc.metrics.HTTPErrors.WithLabelValues(rw.errCode).Inc()
+			a.svc.log.Error("request failed", zap.String("request_id", rid), zap.String("method", r.Method), zap.String("path", r.URL.Path),
+				zap.Int("status", rw.code), zap.String("code", rw.errCode), zap.NamedError("cause", rw.cause))
 		}
 	}()
 	_, pattern := a.mux.Handler(r)
@@ -131,6 +151,66 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	a.mux.ServeHTTP(w, r)
+}
+
+// validRequestID accepts a client's X-Request-Id of up to 64 printable
+// characters of a safe set, to echo and log.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
+			return false
+		}
+	}
+	return true
+}
+
+// responseLog keeps a response's status and, for errors, their cause.
+type responseLog struct {
+	http.ResponseWriter
+	code    int
+	errCode string
+	cause   error
+}
+
+func (l *responseLog) WriteHeader(code int) {
+	if l.code == 0 {
+		l.code = code
+	}
+	l.ResponseWriter.WriteHeader(code)
+}
+
+func (l *responseLog) Write(b []byte) (int, error) {
+	if l.code == 0 {
+		l.code = http.StatusOK
+	}
+	return l.ResponseWriter.Write(b)
+}
+
+func (l *responseLog) Flush() {
+	if f, ok := l.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (l *responseLog) Unwrap() http.ResponseWriter { return l.ResponseWriter }
+
+// causeKeeper is a ResponseWriter that keeps the error behind an answer.
+type causeKeeper interface{ keepCause(code string, err error) }
+
+func (l *responseLog) keepCause(code string, err error) {
+	if l.cause == nil {
+		l.errCode, l.cause = code, err
+	}
+}
+
+func (s *statusRecorder) keepCause(code string, err error) {
+	if k, ok := s.ResponseWriter.(causeKeeper); ok {
+		k.keepCause(code, err)
+	}
 }
 
 type statusRecorder struct {
@@ -172,6 +252,9 @@ func (a *API) authenticate(r *http.Request, key string) (*APIKey, error) {
 	if k == nil {
 		return nil, apiErr(http.StatusUnauthorized, "unauthorized", "unknown API key")
 	}
+	if !k.Active(time.Now()) {
+		return nil, apiErr(http.StatusUnauthorized, "unauthorized", "this API key is %s", k.State(time.Now()))
+	}
 	if !k.Allows(clientAddr(r.RemoteAddr)) {
 		return nil, apiErr(http.StatusForbidden, "forbidden", "this API key may not be used from this address")
 	}
@@ -185,36 +268,98 @@ func keyID(k *APIKey) string {
 	return k.ID
 }
 
-// decode reads a JSON body into v with the size limit; errors are 4xx.
-func (a *API) decode(w http.ResponseWriter, r *http.Request, v any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || mt != "application/json" {
-			return apiErr(http.StatusUnsupportedMediaType, "unsupported_media_type", "send JSON with Content-Type: application/json")
+// RequireContentType answers 415 unless the request's media type is one of
+// types. A browser's page can send a cross-site POST only as a form or
+// text/plain, or with no type, without asking first (CORS preflight).
+func RequireContentType(r *http.Request, types ...string) error {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err == nil {
+		for _, t := range types {
+			if mt == t {
+				return nil
+			}
 		}
+	}
+	return apiErr(http.StatusUnsupportedMediaType, "unsupported_media_type", "send %s with Content-Type: %s", strings.ToUpper(strings.TrimPrefix(types[0], "application/")), types[0])
+}
+
+// bodyless checks a POST that carries no body (resend, cancel): without
+// an Authorization header (authentication off), which no cross-site page
+// can add without a preflight, it must say Content-Type: application/json
+// as well.
+func (a *API) bodyless(r *http.Request) error {
+	if r.Header.Get("Authorization") != "" {
+		return nil
+	}
+	return RequireContentType(r, "application/json")
+}
+
+// decode reads a JSON body into v with the size limit; errors are 4xx.
+// Unknown fields are refused (a typo must not pass as a default).
+func (a *API) decode(w http.ResponseWriter, r *http.Request, v any) error {
+	if err := RequireContentType(r, "application/json"); err != nil {
+		return err
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, a.svc.cfg.HTTP.MaxBody)
 	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		var se *json.SyntaxError
-		var te *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &mbe):
-			return apiErr(http.StatusRequestEntityTooLarge, "body_too_large", "body larger than %d bytes", mbe.Limit)
-		case errors.Is(err, io.EOF):
-			return apiErr(http.StatusBadRequest, "invalid_json", "body is empty; send a JSON object")
-		case errors.As(err, &se):
-			return apiErr(http.StatusBadRequest, "invalid_json", "invalid JSON at offset %d", se.Offset)
-		case errors.As(err, &te):
-			return apiErr(http.StatusBadRequest, "invalid_json", "field %q must be a %s", te.Field, te.Type)
-		}
-		return apiErr(http.StatusBadRequest, "invalid_json", "invalid JSON: %v", err)
+		return jsonError(err)
 	}
 	if dec.More() {
 		return apiErr(http.StatusBadRequest, "invalid_json", "body has more than one JSON value")
 	}
 	return nil
+}
+
+// jsonError is the 4xx for a body that could not be read: no Go type
+// names, no addresses, no library wording.
+func jsonError(err error) error {
+	var mbe *http.MaxBytesError
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	var ne net.Error
+	switch {
+	case errors.As(err, &mbe):
+		return apiErr(http.StatusRequestEntityTooLarge, "body_too_large", "body larger than %d bytes", mbe.Limit)
+	case errors.As(err, &ne) && ne.Timeout():
+		return apiErr(http.StatusRequestTimeout, "request_timeout", "the request body did not arrive in time")
+	case errors.Is(err, io.EOF):
+		return apiErr(http.StatusBadRequest, "invalid_json", "body is empty; send a JSON object")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return apiErr(http.StatusBadRequest, "invalid_json", "body ends in the middle of its JSON")
+	case errors.As(err, &se):
+		return apiErr(http.StatusBadRequest, "invalid_json", "invalid JSON at offset %d", se.Offset)
+	case errors.As(err, &te):
+		if te.Field == "" {
+			return apiErr(http.StatusBadRequest, "invalid_json", "send a JSON object")
+		}
+		return apiErr(http.StatusBadRequest, "invalid_json", "field %q must be %s", te.Field, jsonKind(te.Type))
+	}
+	if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return apiErr(http.StatusBadRequest, "unknown_field", "unknown field %s", f)
+	}
+	return apiErr(http.StatusBadRequest, "invalid_json", "body is not a valid JSON object")
+}
+
+// jsonKind names a Go type as JSON does.
+func jsonKind(t reflect.Type) string {
+	if t == nil {
+		return "another type"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number in range"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	}
+	return "an object"
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -227,11 +372,22 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func writeError(w http.ResponseWriter, err error) {
 	var e *APIError
 	if !errors.As(err, &e) {
-		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		switch {
+		case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
 			e = apiErr(http.StatusServiceUnavailable, "unavailable", "request timed out")
-		} else {
+			e.RetryAfter = time.Second
+		case Unavailable(err):
+			// Disk full, busy, or a sync that failed: try again later (or
+			// on another instance); nothing of this request was kept,
+			// except when not durable, where it may have been.
+			e = apiErr(http.StatusServiceUnavailable, "store_unavailable", "the store cannot take writes now; try again shortly")
+			e.RetryAfter = 5 * time.Second
+		default:
 			e = apiErr(http.StatusInternalServerError, "internal", "internal error")
 		}
+	}
+	if k, ok := w.(causeKeeper); ok && e.Status >= 500 {
+		k.keepCause(e.Code, err)
 	}
 	if e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
@@ -338,6 +494,10 @@ func (a *API) verifyOTP(w http.ResponseWriter, r *http.Request, key *APIKey) {
 }
 
 func (a *API) resendOTP(w http.ResponseWriter, r *http.Request, key *APIKey) {
+	if err := a.bodyless(r); err != nil {
+		writeError(w, err)
+		return
+	}
 	if err := a.unavailable(); err != nil {
 		writeError(w, err)
 		return
@@ -352,6 +512,10 @@ func (a *API) resendOTP(w http.ResponseWriter, r *http.Request, key *APIKey) {
 }
 
 func (a *API) cancelOTP(w http.ResponseWriter, r *http.Request, key *APIKey) {
+	if err := a.bodyless(r); err != nil {
+		writeError(w, err)
+		return
+	}
 	c, err := a.svc.Cancel(r.Context(), r.PathValue("id"), keyID(key))
 	if err != nil {
 		writeError(w, err)
@@ -391,9 +555,15 @@ func (a *API) getMessage(w http.ResponseWriter, r *http.Request, key *APIKey) {
 	writeJSON(w, http.StatusOK, messageView{ID: m.ID, To: MaskPhone(m.Phone), From: m.Sender, CreatedAt: m.CreatedAt, Delivery: delivery(m)})
 }
 
-// events streams delivery reports as server-sent events, filtered by
-// ?state=a,b and ?phone= (a full number, compared in its masked form).
+// events streams delivery reports as server-sent events: the key's own
+// (every key's for admin), filtered by ?state=a,b and ?phone= (the full
+// number, compared in E.164).
 func (a *API) events(w http.ResponseWriter, r *http.Request, key *APIKey) {
+	all, err := a.svc.access(r.Context(), keyID(key), ScopeEvents)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	fl, ok := w.(http.Flusher)
 	if !ok {
 		writeError(w, apiErr(http.StatusInternalServerError, "internal", "streaming unsupported"))
@@ -407,12 +577,12 @@ func (a *API) events(w http.ResponseWriter, r *http.Request, key *APIKey) {
 	}
 	phone := ""
 	if p := r.URL.Query().Get("phone"); p != "" {
-		pp, err := a.svc.parsePhone(p)
+		pp, err := a.svc.parseRead(p)
 		if err != nil {
 			writeError(w, err)
 			return
 		}
-		phone = MaskPhone(pp.E164)
+		phone = pp.E164
 	}
 	ch, stop := a.svc.events.Subscribe()
 	defer stop()
@@ -435,7 +605,7 @@ func (a *API) events(w http.ResponseWriter, r *http.Request, key *APIKey) {
 			if !ok {
 				return
 			}
-			if len(states) > 0 && !states[e.State] || phone != "" && e.Phone != phone {
+			if !all && e.keyID != keyID(key) || len(states) > 0 && !states[e.State] || phone != "" && e.phone != phone {
 				continue
 			}
 			b, _ := json.Marshal(e)

@@ -20,6 +20,11 @@ type Metrics struct {
 	Expired       prometheus.Counter     // messages failed because their deadline passed
 	HTTP          *prometheus.CounterVec // by route and code
 	Events        prometheus.Counter
+	// Codes sent and verified per country code and prefix: SMS pumping
+	// shows as sends without verifies.
+	OTPSends    *prometheus.CounterVec
+	OTPVerified *prometheus.CounterVec
+	HTTPErrors  *prometheus.CounterVec // 5xx answers by code
 }
 
 // NewMetrics registers otpd's metrics on a new registry.
@@ -40,6 +45,10 @@ func NewMetrics() *Metrics {
 		HTTP:          prometheus.NewCounterVec(prometheus.CounterOpts{Name: "otpd_http_requests_total", Help: "HTTP requests by route and status code."}, []string{"route", "code"}),
 		Events:        prometheus.NewCounter(prometheus.CounterOpts{Name: "otpd_events_dropped_total", Help: "Delivery events dropped for a slow subscriber."}),
 	}
+	m.OTPSends = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "otpd_otp_sends_total", Help: "OTP challenges created (first SMS) by country code and prefix (country code and 3 digits)."}, []string{"country", "prefix"})
+	m.OTPVerified = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "otpd_otp_verified_total", Help: "OTP challenges approved by country code and prefix; with otpd_otp_sends_total, the conversion."}, []string{"country", "prefix"})
+	m.HTTPErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "otpd_http_server_errors_total", Help: "HTTP 5xx answers by error code."}, []string{"code"})
+	r.MustRegister(m.OTPSends, m.OTPVerified, m.HTTPErrors)
 	r.MustRegister(m.Challenges, m.Verifications, m.Messages, m.Submits, m.SubmitLatency, m.Uncertain, m.Receipts, m.RateLimited, m.Expired, m.HTTP, m.Events)
 	return m
 }

@@ -79,6 +79,7 @@ type Message struct {
 	Segments      int
 	NextAttemptAt time.Time
 	Deadline      time.Time // never submitted after this
+	LeaseUntil    time.Time // while being sent: when another claim may take it up
 	Stat, Err     string
 	Reason        string
 	KeyID         string
@@ -122,26 +123,26 @@ func insertChallenge(tx *Tx, c *Challenge) error {
 	return err
 }
 
-const messageCols = `id, challenge_id, phone, sender, sealed, state, attempts, uncertain, ref, segments, next_attempt_at, deadline, stat, err, reason, key_id, created_at, updated_at`
+const messageCols = `id, challenge_id, phone, sender, sealed, state, attempts, uncertain, ref, segments, next_attempt_at, deadline, stat, err, reason, key_id, created_at, updated_at, lease_until`
 
 func scanMessage(r scanner) (*Message, error) {
 	var m Message
-	var next, deadline, created, updated int64
+	var next, deadline, created, updated, lease int64
 	err := r.Scan(&m.ID, &m.ChallengeID, &m.Phone, &m.Sender, &m.Sealed, &m.State, &m.Attempts, &m.Uncertain, &m.Ref, &m.Segments,
-		&next, &deadline, &m.Stat, &m.Err, &m.Reason, &m.KeyID, &created, &updated)
+		&next, &deadline, &m.Stat, &m.Err, &m.Reason, &m.KeyID, &created, &updated, &lease)
 	if err == sql.ErrNoRows {
 		return nil, ErrNotFound
 	}
 	if err != nil {
 		return nil, err
 	}
-	m.NextAttemptAt, m.Deadline, m.CreatedAt, m.UpdatedAt = fromMS(next), fromMS(deadline), fromMS(created), fromMS(updated)
+	m.NextAttemptAt, m.Deadline, m.CreatedAt, m.UpdatedAt, m.LeaseUntil = fromMS(next), fromMS(deadline), fromMS(created), fromMS(updated), fromMS(lease)
 	return &m, nil
 }
 
 func insertMessage(tx *Tx, m *Message) error {
-	_, err := tx.Exec(`INSERT INTO messages (`+messageCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	_, err := tx.Exec(`INSERT INTO messages (`+messageCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		m.ID, m.ChallengeID, m.Phone, m.Sender, m.Sealed, m.State, m.Attempts, m.Uncertain, m.Ref, m.Segments,
-		ms(m.NextAttemptAt), ms(m.Deadline), m.Stat, m.Err, m.Reason, m.KeyID, ms(m.CreatedAt), ms(m.UpdatedAt))
+		ms(m.NextAttemptAt), ms(m.Deadline), m.Stat, m.Err, m.Reason, m.KeyID, ms(m.CreatedAt), ms(m.UpdatedAt), ms(m.LeaseUntil))
 	return err
 }

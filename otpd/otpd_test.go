@@ -68,7 +68,7 @@ func (c client) do(method, path string, body any) (int, map[string]any, http.Hea
 		}
 	}
 	req, _ := http.NewRequest(method, c.base+path, r)
-	if body != nil {
+	if body != nil || method == "POST" {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if c.key != "" {
@@ -183,7 +183,8 @@ func TestMaxAttemptsAndExpiry(t *testing.T) {
 			t.Fatalf("attempt %d: %d %v", i+1, st, body)
 		}
 	}
-	if st, body, _ := c.do("POST", "/v1/otp/"+id+"/verify", map[string]any{"code": "000000"}); st != http.StatusTooManyRequests {
+	// Final: a 409, not a 429 that invites a retry.
+	if st, body, _ := c.do("POST", "/v1/otp/"+id+"/verify", map[string]any{"code": "000000"}); st != http.StatusConflict || body["error"].(map[string]any)["code"] != "max_attempts_reached" {
 		t.Fatalf("after max attempts: %d %v", st, body)
 	}
 	// Expiry: move the clock past the TTL.
@@ -333,6 +334,8 @@ func TestBadInput(t *testing.T) {
 		req, _ := http.NewRequest(tt.method, c.base+tt.path, r)
 		if tt.ctype != "" {
 			req.Header.Set("Content-Type", tt.ctype)
+		} else if tt.body != nil {
+			req.Header.Set("Content-Type", "application/json")
 		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {

@@ -3,6 +3,7 @@ package otpd
 import (
 	"fmt"
 	"strings"
+	"unicode"
 
 	"github.com/nyaruka/phonenumbers"
 )
@@ -12,6 +13,73 @@ type Phone struct {
 	E164        string // +4915112345678
 	CountryCode int    // 49
 	Region      string // DE
+	Type        string // mobile, fixed_line_or_mobile, premium_rate, ... ("" when not checked)
+}
+
+// numberTypes names the library's number types as configuration does.
+var numberTypes = map[string]phonenumbers.PhoneNumberType{
+	"fixed_line": phonenumbers.FIXED_LINE, "mobile": phonenumbers.MOBILE, "fixed_line_or_mobile": phonenumbers.FIXED_LINE_OR_MOBILE,
+	"toll_free": phonenumbers.TOLL_FREE, "premium_rate": phonenumbers.PREMIUM_RATE, "shared_cost": phonenumbers.SHARED_COST,
+	"voip": phonenumbers.VOIP, "personal_number": phonenumbers.PERSONAL_NUMBER, "pager": phonenumbers.PAGER,
+	"uan": phonenumbers.UAN, "voicemail": phonenumbers.VOICEMAIL,
+}
+
+func typeName(t phonenumbers.PhoneNumberType) string {
+	for n, v := range numberTypes {
+		if v == t {
+			return n
+		}
+	}
+	return "unknown"
+}
+
+// Prefix is the number without its last n digits.
+func (p Phone) Prefix(n int) string { return p.E164[:max(2, len(p.E164)-n)] }
+
+// normalizeInput reads the digits of any script as ASCII digits (full-width
+// ０-９ included, as the library does) and refuses what a number never
+// holds: letters (the library would read a vanity number's letters as
+// keypad digits), extensions, anything but + ( ) - . / and spaces.
+func normalizeInput(raw string) (string, error) {
+	var b strings.Builder
+	for _, r := range raw {
+		switch {
+		case r >= '0' && r <= '9', r == '+', r == ' ', r == '-', r == '.', r == '(', r == ')', r == '/':
+			b.WriteRune(r)
+		case r == '＋':
+			b.WriteByte('+')
+		case unicode.IsDigit(r):
+			b.WriteByte(byte('0' + digitValue(r)))
+		case unicode.IsSpace(r) || r == '\u2011' || r == '\u2010' || r == '\u2013':
+			b.WriteByte(' ')
+		case unicode.IsLetter(r):
+			if r == 'x' || r == 'X' || r == '#' || r == ';' {
+				return "", &PhoneError{"phone has an extension; send the number alone"}
+			}
+			return "", &PhoneError{"phone has letters; send digits only"}
+		case r == '#' || r == ';' || r == ',' || r == '*':
+			return "", &PhoneError{"phone has an extension or a dialling code; send the number alone"}
+		default:
+			return "", &PhoneError{"phone has characters a number does not hold"}
+		}
+	}
+	return b.String(), nil
+}
+
+// digitValue is the value of a Unicode decimal digit: each range of the
+// Nd table runs through whole sets of ten, from a zero.
+func digitValue(r rune) int {
+	for _, g := range unicode.Nd.R16 {
+		if rune(g.Lo) <= r && r <= rune(g.Hi) {
+			return int(r-rune(g.Lo)) % 10
+		}
+	}
+	for _, g := range unicode.Nd.R32 {
+		if rune(g.Lo) <= r && r <= rune(g.Hi) {
+			return int(r-rune(g.Lo)) % 10
+		}
+	}
+	return 0
 }
 
 // PhoneError says why a number was refused.
@@ -34,6 +102,13 @@ func parsePhone(raw, defaultRegion string, strict bool) (Phone, error) {
 	if raw == "" {
 		return Phone{}, &PhoneError{"phone is required"}
 	}
+	if len(raw) > 64 {
+		return Phone{}, &PhoneError{"phone is too long to be a number"}
+	}
+	raw, err := normalizeInput(raw)
+	if err != nil {
+		return Phone{}, err
+	}
 	if len(raw) > 32 {
 		return Phone{}, &PhoneError{"phone is too long to be a number"}
 	}
@@ -49,12 +124,18 @@ func parsePhone(raw, defaultRegion string, strict bool) (Phone, error) {
 	if err != nil {
 		return Phone{}, &PhoneError{fmt.Sprintf("phone %s", phoneParseReason(err))}
 	}
+	if num.GetExtension() != "" {
+		return Phone{}, &PhoneError{"phone has an extension; send the number alone"}
+	}
+	typ := ""
 	if strict {
 		// GetNumberType is UNKNOWN exactly when IsValidNumber is false: both
 		// match the national number against the patterns of the region
 		// GetRegionCodeForNumber finds. Asking for the type alone does that
 		// work once instead of twice (it is most of the cost of a number).
-		switch phonenumbers.GetNumberType(num) {
+		t := phonenumbers.GetNumberType(num)
+		typ = typeName(t)
+		switch t {
 		case phonenumbers.UNKNOWN:
 			return Phone{}, &PhoneError{"phone is not a valid number for its country"}
 		case phonenumbers.FIXED_LINE:
@@ -67,6 +148,7 @@ func parsePhone(raw, defaultRegion string, strict bool) (Phone, error) {
 		E164:        phonenumbers.Format(num, phonenumbers.E164),
 		CountryCode: int(num.GetCountryCode()),
 		Region:      phonenumbers.GetRegionCodeForNumber(num),
+		Type:        typ,
 	}, nil
 }
 

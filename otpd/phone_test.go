@@ -31,8 +31,17 @@ func TestParsePhone(t *testing.T) {
 		{"00", "", true, "", "not a number"},
 		{"0012", "", true, "", "not a number"},
 		{"+999123456", "", true, "", "unknown country code"},
-		{"call me", "", true, "", "international format"},
-		{"+49abc", "", true, "", "not a number"},
+		{"call me", "", true, "", "letters"},
+		{"+49abc", "", true, "", "letters"},
+		{"+49151ABCDEFGH", "", true, "", "letters"}, // not a keypad's digits
+		{"+49 151 12345678 ext. 12", "", true, "", "letters"},
+		{"+4915112345678;ext=12", "", true, "", "extension"},
+		{"+4915112345678#12", "", true, "", "extension"},
+		{"＋４９１５１１２３４５６７８", "", true, "+4915112345678", "DE"},             // full-width: read as digits
+		{"+٤٩١٥١١٢٣٤٥٦٧٨", "", true, "+4915112345678", "DE"},             // Arabic-Indic digits too
+		{"+49\u00a0151\u00a012345678", "", true, "+4915112345678", "DE"}, // no-break spaces
+		{"+49151\u200b12345678", "", true, "", "characters"},             // a zero-width space is not a separator
+		{"+499001234567", "", true, "+499001234567", "DE"},               // parsed; the service refuses its type
 		{"", "", true, "", "required"},
 		{"+" + strings.Repeat("1", 40), "", true, "", "too long"},
 	}

@@ -205,7 +205,7 @@ func (s *Service) applyOrphans(tx *Tx, key string, now time.Time) (evs []Event, 
 // applyToSegments updates the segments with these keys and their
 // messages; it returns how many segments matched and the events to publish.
 func applyToSegments(tx *Tx, keys []string, state, stat, errCode string, done, now time.Time) (n int, evs []Event, dup int, err error) {
-	q := `SELECT s.message_id, s.seq, s.smsc_id, s.state, s.stat, m.challenge_id, m.phone, m.segments FROM segments s JOIN messages m ON m.id = s.message_id WHERE s.smsc_key IN (?` + strings.Repeat(",?", len(keys)-1) + `)`
+	q := `SELECT s.message_id, s.seq, s.smsc_id, s.state, s.stat, m.challenge_id, m.phone, m.segments, m.key_id FROM segments s JOIN messages m ON m.id = s.message_id WHERE s.smsc_key IN (?` + strings.Repeat(",?", len(keys)-1) + `)`
 	args := make([]any, len(keys))
 	for i, k := range keys {
 		args[i] = k
@@ -215,13 +215,13 @@ func applyToSegments(tx *Tx, keys []string, state, stat, errCode string, done, n
 		return 0, nil, 0, err
 	}
 	type hit struct {
-		msg, smscID, state, stat, challenge, phone string
-		seq, segments                              int
+		msg, smscID, state, stat, challenge, phone, key string
+		seq, segments                                   int
 	}
 	var hits []hit
 	for rows.Next() {
 		var h hit
-		if err := rows.Scan(&h.msg, &h.seq, &h.smscID, &h.state, &h.stat, &h.challenge, &h.phone, &h.segments); err != nil {
+		if err := rows.Scan(&h.msg, &h.seq, &h.smscID, &h.state, &h.stat, &h.challenge, &h.phone, &h.segments, &h.key); err != nil {
 			rows.Close()
 			return 0, nil, 0, err
 		}
@@ -257,7 +257,7 @@ func applyToSegments(tx *Tx, keys []string, state, stat, errCode string, done, n
 			return 0, nil, 0, err
 		}
 		ev := Event{MessageID: h.msg, ChallengeID: h.challenge, Phone: MaskPhone(h.phone), State: state, Stat: stat, Err: errCode,
-			SMSCID: h.smscID, Segment: h.seq, Segments: h.segments, At: now}
+			SMSCID: h.smscID, Segment: h.seq, Segments: h.segments, At: now, keyID: h.key, phone: h.phone}
 		if msgState != "" {
 			ev.State = msgState
 		}

@@ -24,12 +24,25 @@ import (
 type Secrets struct {
 	codeKey []byte
 	seal    cipher.AEAD
+	id      string
 }
 
 // LoadSecrets reads the master secret from file, creating it (32 random
 // octets, hex, mode 0600) on first start.
-func LoadSecrets(file string) (*Secrets, error) {
+func LoadSecrets(file string) (*Secrets, error) { return loadSecrets(file, true) }
+
+// ErrSecretLost: the data was written with a secret key that is missing or
+// not the one in the file.
+var ErrSecretLost = errors.New("secret key lost")
+
+// loadSecrets reads the master secret; only with create does a missing
+// file get a new one, written and synced with its directory before use
+// (a crash must not leave data written under a key that is not on disk).
+func loadSecrets(file string, create bool) (*Secrets, error) {
 	b, err := os.ReadFile(file)
+	if errors.Is(err, os.ErrNotExist) && !create {
+		return nil, fmt.Errorf("%w: %s is missing, but the data directory was written with a secret key: restore the file from the backup of the data (without it no code of the stored challenges can be checked); otpd does not make a new one over existing data", ErrSecretLost, file)
+	}
 	if errors.Is(err, os.ErrNotExist) {
 		raw := make([]byte, 32)
 		if _, err := rand.Read(raw); err != nil {
@@ -38,11 +51,7 @@ func LoadSecrets(file string) (*Secrets, error) {
 		if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
 			return nil, err
 		}
-		tmp := file + ".tmp"
-		if err := os.WriteFile(tmp, []byte(hex.EncodeToString(raw)+"\n"), 0o600); err != nil {
-			return nil, fmt.Errorf("write secret: %w", err)
-		}
-		if err := os.Rename(tmp, file); err != nil {
+		if err := writeSynced(file, []byte(hex.EncodeToString(raw)+"\n")); err != nil {
 			return nil, fmt.Errorf("write secret: %w", err)
 		}
 		b, err = os.ReadFile(file)
@@ -56,6 +65,40 @@ func LoadSecrets(file string) (*Secrets, error) {
 	}
 	return newSecrets(master)
 }
+
+// writeSynced writes file through a temporary one, syncing the data and
+// then the directory that names it.
+func writeSynced(file string, data []byte) error {
+	tmp := file + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, file)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	d, err := os.Open(filepath.Dir(file))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// ID names the secret without revealing it: stored beside the data, it
+// tells a lost or replaced key file.
+func (s *Secrets) ID() string { return s.id }
 
 func newSecrets(master []byte) (*Secrets, error) {
 	derive := func(label string) []byte {
@@ -71,7 +114,7 @@ func newSecrets(master []byte) (*Secrets, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Secrets{codeKey: derive("otpd code hmac v1"), seal: aead}, nil
+	return &Secrets{codeKey: derive("otpd code hmac v1"), seal: aead, id: hex.EncodeToString(derive("otpd key id v1")[:8])}, nil
 }
 
 // CodeMAC is the HMAC-SHA256 of a code, bound to its challenge so that a

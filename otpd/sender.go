@@ -52,7 +52,13 @@ type Sender struct {
 	wg      sync.WaitGroup
 	mu      sync.Mutex // orders reserve's wg.Add before Stop's wg.Wait
 	stopped bool
+
+	held sync.Map // ids of the messages this sender's workers hold
 }
+
+// leaseFor is how long a claim holds a message: past it, a message still
+// "sending" that no worker of this process holds is taken up again.
+const leaseFor = 2 * time.Minute
 
 // NewSender builds the sender; Start runs it.
 func NewSender(svc *Service, pool Submitter) *Sender {
@@ -131,8 +137,9 @@ func (s *Sender) Start(ctx context.Context) error {
 	}
 	// What recover put back goes first: the loop's first claim clears this.
 	s.backlog.Store(true)
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.loop()
+	go s.janitor()
 	s.svc.sender.Store(s)
 	return nil
 }
@@ -230,12 +237,7 @@ func (s *Sender) loop() {
 	defer s.wg.Done()
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
-	nextSweep := time.Now().Add(time.Minute)
 	for {
-		if now := time.Now(); now.After(nextSweep) {
-			nextSweep = now.Add(10 * time.Minute)
-			s.sweep()
-		}
 		free := cap(s.sem) - len(s.sem)
 		var batch []*claimed
 		if free > 0 {
@@ -307,9 +309,9 @@ func (s *Sender) claim(n int) ([]*claimed, error) {
 		// One statement takes the due messages and returns them as taken.
 		// 'queued' as a literal, so that the partial index messages_due
 		// serves.
-		rows, err := tx.Query(`UPDATE messages SET state = '`+StateSending+`', attempts = attempts + 1, updated_at = ?
+		rows, err := tx.Query(`UPDATE messages SET state = '`+StateSending+`', attempts = attempts + 1, updated_at = ?, lease_until = ?
 			WHERE id IN (SELECT id FROM messages WHERE state = '`+StateQueued+`' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?)
-			RETURNING `+messageCols, ms(now), ms(now), n)
+			RETURNING `+messageCols, ms(now), ms(now.Add(leaseFor)), ms(now), n)
 		if err != nil {
 			return err
 		}
@@ -356,6 +358,8 @@ func (s *Sender) claim(n int) ([]*claimed, error) {
 // process submits the segments of one claimed message.
 func (s *Sender) process(c *claimed) {
 	m := c.m
+	s.held.Store(m.ID, true)
+	defer s.held.Delete(m.ID)
 	log := s.log.With(zap.String("message_id", m.ID), zap.String("phone", MaskPhone(m.Phone)))
 	if !s.svc.now().Before(m.Deadline) {
 		s.svc.metrics.Expired.Inc()
@@ -429,9 +433,9 @@ func (s *Sender) process(c *claimed) {
 			return
 		}
 		if err := s.recordSegment(m, seq, len(pdus), resp.MessageID); err != nil {
-			// The SMSC has it; if this write is lost the restart counts it
-			// uncertain. Keep going with the other segments.
-			log.Error("recording a submitted segment failed", zap.Error(err))
+			// Given up at Stop: the SMSC has it, the restart counts the
+			// message uncertain.
+			return
 		}
 	}
 	s.submitted(m, len(pdus), nil, log)
@@ -480,6 +484,39 @@ func (s *Sender) failedSubmit(m *Message, err error, log *zap.Logger) {
 	}
 }
 
+// persist runs a write the sender must not lose (the state after a
+// submit, a retry's, a final one) until it commits: on a full or busy
+// disk it waits with backoff and tries again for as long as the sender
+// runs, so a message never stays "sending" while its SMS went out. At
+// Stop it gives up; the message's lease then expires and the next claim,
+// or the next start, takes it up again. False when it gave up.
+func (s *Sender) persist(what string, log *zap.Logger, fn func(tx *Tx) error) bool {
+	back := 20 * time.Millisecond
+	for try := 1; ; try++ {
+		err := s.svc.store.Write(context.Background(), fn)
+		if err == nil {
+			if try > 1 {
+				log.Info(what+": written after retries", zap.Int("tries", try))
+			}
+			return true
+		}
+		if !Unavailable(err) && try >= 5 {
+			log.Error(what+" failed; the message's lease will expire and it is taken up again", zap.Error(err))
+			return false
+		}
+		if try == 1 || try%50 == 0 {
+			log.Error(what+" failed; retrying", zap.Error(err), zap.Int("tries", try))
+		}
+		select {
+		case <-s.ctx.Done():
+			log.Warn(what+" not written before shutdown; the next start takes the message up again", zap.Error(err))
+			return false
+		case <-time.After(back):
+		}
+		back = min(2*back, 2*time.Second)
+	}
+}
+
 // retry puts the message back with exponential backoff and jitter, or
 // fails it when the next try would come after its deadline.
 func (s *Sender) retry(m *Message, reason string, log *zap.Logger) {
@@ -496,31 +533,26 @@ func (s *Sender) retry(m *Message, reason string, log *zap.Logger) {
 		s.finish(m, StateFailed, "not sent before it expired: "+reason, log)
 		return
 	}
-	err := s.svc.store.Write(context.Background(), func(tx *Tx) error {
-		_, err := tx.Exec(`UPDATE messages SET state = ?, next_attempt_at = ?, reason = ?, uncertain = ?, updated_at = ? WHERE id = ? AND state = ?`,
+	s.persist("requeue", log, func(tx *Tx) error {
+		_, err := tx.Exec(`UPDATE messages SET state = ?, next_attempt_at = ?, reason = ?, uncertain = ?, lease_until = 0, updated_at = ? WHERE id = ? AND state = ?`,
 			StateQueued, ms(next), reason, m.Uncertain, ms(now), m.ID, StateSending)
 		return err
 	})
-	if err != nil {
-		log.Error("requeue failed", zap.Error(err))
-	}
 }
 
 // finish ends a message that will not be (further) submitted.
 func (s *Sender) finish(m *Message, state, reason string, log *zap.Logger) {
 	now := s.svc.now().UTC()
-	err := s.svc.store.Write(context.Background(), func(tx *Tx) error {
+	if !s.persist("recording a failed message", log, func(tx *Tx) error {
 		_, err := tx.Exec(`UPDATE messages SET state = ?, sealed = NULL, reason = ?, uncertain = ?, updated_at = ? WHERE id = ?`,
 			state, reason, m.Uncertain, ms(now), m.ID)
 		return err
-	})
-	if err != nil {
-		log.Error("recording a failed message failed", zap.Error(err))
+	}) {
 		return
 	}
 	s.svc.metrics.Messages.WithLabelValues(state).Inc()
 	log.Warn("message not delivered", zap.String("state", state), zap.String("reason", reason))
-	s.svc.events.Publish(Event{MessageID: m.ID, ChallengeID: m.ChallengeID, Phone: MaskPhone(m.Phone), State: state, Reason: reason, At: now})
+	s.svc.events.Publish(Event{MessageID: m.ID, ChallengeID: m.ChallengeID, Phone: MaskPhone(m.Phone), State: state, Reason: reason, At: now, keyID: m.KeyID, phone: m.Phone})
 }
 
 // recordSegment stores a segment's message_id and applies a receipt that
@@ -529,7 +561,7 @@ func (s *Sender) recordSegment(m *Message, seq, total int, smscID string) error 
 	now := s.svc.now().UTC()
 	var evs []Event
 	var orphans, dropped int
-	err := s.svc.store.Write(context.Background(), func(tx *Tx) error {
+	ok := s.persist("recording a submitted segment", s.log.With(zap.String("message_id", m.ID)), func(tx *Tx) error {
 		evs, orphans, dropped = nil, 0, 0
 		key, err := s.insertSegment(tx, m, seq, smscID, now)
 		if err != nil {
@@ -541,8 +573,8 @@ func (s *Sender) recordSegment(m *Message, seq, total int, smscID string) error 
 		evs, orphans, dropped, err = s.svc.applyOrphans(tx, key, now)
 		return err
 	})
-	if err != nil {
-		return err
+	if !ok {
+		return errors.New("not recorded")
 	}
 	s.svc.orphansMatched(orphans, dropped)
 	for _, e := range evs {
@@ -568,7 +600,7 @@ func (s *Sender) submitted(m *Message, n int, seg *segment, log *zap.Logger) {
 	now := s.svc.now().UTC()
 	var evs []Event
 	var orphans, dropped int
-	err := s.svc.store.Write(context.Background(), func(tx *Tx) error {
+	ok := s.persist("recording a submitted message", log, func(tx *Tx) error {
 		evs, orphans, dropped = nil, 0, 0
 		var key string
 		if seg != nil {
@@ -588,48 +620,118 @@ func (s *Sender) submitted(m *Message, n int, seg *segment, log *zap.Logger) {
 		evs, orphans, dropped, err = s.svc.applyOrphans(tx, key, now)
 		return err
 	})
-	if err != nil {
-		log.Error("recording a submitted message failed", zap.Error(err))
+	if !ok {
 		return
 	}
 	s.svc.orphansMatched(orphans, dropped)
 	s.svc.metrics.Messages.WithLabelValues(StateSubmitted).Inc()
 	log.Info("message submitted", zap.Int("segments", n))
-	s.svc.events.Publish(Event{MessageID: m.ID, ChallengeID: m.ChallengeID, Phone: MaskPhone(m.Phone), State: StateSubmitted, Segments: n, At: now})
+	s.svc.events.Publish(Event{MessageID: m.ID, ChallengeID: m.ChallengeID, Phone: MaskPhone(m.Phone), State: StateSubmitted, Segments: n, At: now, keyID: m.KeyID, phone: m.Phone})
 	for _, e := range evs {
 		s.svc.events.Publish(e)
 	}
 }
 
+// janitor runs the retention sweep (a minute after the start, then every
+// ten) and takes up messages whose lease expired (every few seconds).
+func (s *Sender) janitor() {
+	defer s.wg.Done()
+	sweep := time.NewTimer(time.Minute)
+	defer sweep.Stop()
+	leases := time.NewTicker(5 * time.Second)
+	defer leases.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-sweep.C:
+			s.sweep()
+			sweep.Reset(10 * time.Minute)
+		case <-leases.C:
+			s.reclaimLeases()
+		}
+	}
+}
+
+// reclaimLeases puts back in the outbox the messages left "sending" under
+// an expired lease that no worker here holds: a claim or a direct hand-off
+// whose outcome the store could not confirm, a worker that gave up
+// writing, another instance that stopped. Counted uncertain: a submit may
+// have gone out.
+func (s *Sender) reclaimLeases() int {
+	now := s.svc.now().UTC()
+	ids, err := s.svc.store.expiredLeases(s.ctx, ms(now), 100)
+	if err != nil {
+		if s.ctx.Err() == nil {
+			s.log.Error("looking for expired leases failed", zap.Error(err))
+		}
+		return 0
+	}
+	n := 0
+	for _, id := range ids {
+		if _, ok := s.held.Load(id); ok {
+			continue // still being worked on here
+		}
+		var ok bool
+		err := s.svc.store.Write(s.ctx, func(tx *Tx) error {
+			var err error
+			ok, err = reclaim(tx, id, ms(now))
+			return err
+		})
+		if err == nil && ok {
+			n++
+			s.svc.metrics.Uncertain.Inc()
+			s.log.Warn("message taken up again after its lease expired", zap.String("message_id", id))
+		}
+	}
+	if n > 0 {
+		s.svc.notify()
+	}
+	return n
+}
+
 // sweep drops what is older than the retention: challenges, messages and
-// segments, and receipts that never found their message (after a day).
+// segments, failure counts, and receipts that never found their message
+// (after a day). Each write deletes at most sweepBatch rows, so the
+// writes of requests and receipts queued meanwhile go between them.
 func (s *Sender) sweep() {
 	now := s.svc.now().UTC()
 	cut := ms(now.Add(-s.svc.cfg.Retention))
-	var n, orphans int64
-	err := s.svc.store.Write(s.ctx, func(tx *Tx) error {
-		res, err := tx.Exec(`DELETE FROM orphan_receipts WHERE received_at < ?`, ms(now.Add(-24*time.Hour)))
-		if err != nil {
-			return err
-		}
-		orphans, _ = res.RowsAffected()
-		if _, err := tx.Exec(`DELETE FROM segments WHERE message_id IN (SELECT id FROM messages WHERE created_at < ? AND state NOT IN (?, ?))`, cut, StateQueued, StateSending); err != nil {
-			return err
-		}
-		res, err = tx.Exec(`DELETE FROM messages WHERE created_at < ? AND state NOT IN (?, ?)`, cut, StateQueued, StateSending)
-		if err != nil {
-			return err
-		}
-		n, _ = res.RowsAffected()
-		_, err = tx.Exec(`DELETE FROM challenges WHERE created_at < ? AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.challenge_id = challenges.id)`, cut)
-		return err
-	})
-	if err == nil {
-		s.svc.orphans.Add(-orphans)
+	var total [4]int64
+	steps := []struct {
+		i   int
+		cut int64
+		del func(tx *Tx, cut int64, n int) (int64, error)
+	}{
+		{0, ms(now.Add(-24 * time.Hour)), sweepOrphans},
+		{1, cut, sweepMessages},
+		{2, cut, sweepChallenges},
+		{3, ms(now.Add(-s.svc.cfg.Limits.PhoneFailureWindow)), sweepPhoneFailures},
 	}
-	if err != nil && s.ctx.Err() == nil {
-		s.log.Error("retention sweep failed", zap.Error(err))
-	} else if n > 0 {
-		s.log.Info("retention sweep", zap.Int64("messages", n))
+	for _, st := range steps {
+		for s.ctx.Err() == nil {
+			var n int64
+			err := s.svc.store.Write(s.ctx, func(tx *Tx) error {
+				var err error
+				n, err = st.del(tx, st.cut, sweepBatch)
+				return err
+			})
+			if err != nil {
+				if s.ctx.Err() == nil {
+					s.log.Error("retention sweep failed", zap.Error(err))
+				}
+				return
+			}
+			total[st.i] += n
+			if st.i == 0 {
+				s.svc.orphans.Add(-n)
+			}
+			if n < sweepBatch {
+				break
+			}
+		}
+	}
+	if total[1]+total[2] > 0 {
+		s.log.Info("retention sweep", zap.Int64("messages", total[1]), zap.Int64("challenges", total[2]), zap.Int64("orphan_receipts", total[0]))
 	}
 }

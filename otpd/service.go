@@ -5,7 +5,10 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -43,8 +46,9 @@ type Service struct {
 	events  *Broker
 	skew    atomic.Int64 // added to the clock (tests move time with it)
 
-	limPhone, limKey, limCountry, limGlobal *limiter
-	allow                                   map[string]bool
+	limPhone, limKey, limCountry, limGlobal, limPrefix *limiter
+	numberTypes                                        map[string]bool
+	allow                                              map[string]bool
 
 	wake   chan struct{}          // tells the sender that new messages are due
 	sender atomic.Pointer[Sender] // once started: takes new messages straight to a free worker
@@ -56,7 +60,7 @@ type Service struct {
 	orphans atomic.Int64
 
 	keysMu sync.Mutex
-	keys   map[string]*APIKey // cache by hash
+	keys   map[string]cachedKey // by "h:"+hash and "i:"+id
 }
 
 // NewService builds the service on an open store.
@@ -64,8 +68,12 @@ func NewService(cfg *Config, store *Store, sec *Secrets, m *Metrics, events *Bro
 	s := &Service{
 		cfg: cfg, store: store, sec: sec, log: log, metrics: m, events: events,
 		limPhone: newLimiter(cfg.Limits.PerPhone), limKey: newLimiter(cfg.Limits.PerKey),
-		limCountry: newLimiter(cfg.Limits.PerCountry), limGlobal: newLimiter(cfg.Limits.Global),
-		wake: make(chan struct{}, 1), keys: map[string]*APIKey{},
+		limCountry: newLimiter(cfg.Limits.PerCountry), limGlobal: newLimiter(cfg.Limits.Global), limPrefix: newLimiter(cfg.Limits.PerPrefix),
+		numberTypes: map[string]bool{},
+		wake:        make(chan struct{}, 1), keys: map[string]cachedKey{},
+	}
+	for _, t := range cfg.Limits.NumberTypes {
+		s.numberTypes[t] = true
 	}
 	if len(cfg.Limits.AllowCountries) > 0 {
 		s.allow = map[string]bool{}
@@ -134,6 +142,7 @@ func (s *Service) takeLimits(p Phone, keyID string) (refund func(), err error) {
 	steps := []step{
 		{s.limGlobal, "", "the global SMS budget", "global"},
 		{s.limCountry, fmt.Sprint(p.CountryCode), fmt.Sprintf("the limit for country code +%d", p.CountryCode), "country"},
+		{s.limPrefix, p.Prefix(s.cfg.Limits.PrefixDigits), "the limit for this range of numbers", "prefix"},
 		{s.limKey, keyID, "the limit for this API key", "key"},
 		{s.limPhone, p.E164, "the limit for this phone number", "phone"},
 	}
@@ -167,14 +176,33 @@ func (s *Service) parsePhone(raw string) (Phone, error) {
 	if s.allow != nil && !s.allow[p.Region] {
 		return Phone{}, apiErr(http.StatusBadRequest, "country_not_allowed", "SMS to %s numbers is not enabled", p.Region)
 	}
+	if p.Type != "" && !s.numberTypes[p.Type] {
+		return Phone{}, apiErr(http.StatusBadRequest, "number_type_not_allowed", "SMS to %s numbers is not enabled", strings.ReplaceAll(p.Type, "_", "-"))
+	}
 	return p, nil
 }
 
+// parseRead parses a phone number given to filter what was sent (any
+// type, no country check).
+func (s *Service) parseRead(raw string) (Phone, error) {
+	p, err := parsePhone(raw, s.cfg.OTP.DefaultRegion, false)
+	if err != nil {
+		return Phone{}, apiErr(http.StatusBadRequest, "invalid_phone", "%s", err.Error())
+	}
+	return p, nil
+}
+
+// parseTTL reads a TTL as seconds ("300") or a Go duration ("5m"); a
+// number too large for a duration is an error, not a wrapped-around one.
 func parseTTL(v string, def time.Duration) (time.Duration, error) {
 	if v == "" {
 		return def, nil
 	}
-	if n := atoi(v); n > 0 {
+	if v[0] >= '0' && v[0] <= '9' && strings.Trim(v, "0123456789") == "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n > int64(math.MaxInt64/time.Second) {
+			return 0, errors.New("out of range")
+		}
 		return time.Duration(n) * time.Second, nil
 	}
 	return time.ParseDuration(v)
@@ -193,13 +221,22 @@ func render(tmpl, code, phone string, ttl time.Duration) string {
 	return s
 }
 
+// humanDuration says how long a code has left: whole minutes, rounded
+// down, from a minute on; seconds, rounded up, below one.
 func humanDuration(d time.Duration) string {
+	if d > time.Minute {
+		d = d.Truncate(time.Minute)
+	} else {
+		d = (d + time.Second - 1).Truncate(time.Second)
+	}
 	switch {
 	case d%time.Minute == 0 && d >= time.Minute:
 		if d == time.Minute {
 			return "1 minute"
 		}
 		return fmt.Sprintf("%d minutes", d/time.Minute)
+	case d <= time.Second:
+		return "1 second"
 	default:
 		return fmt.Sprintf("%d seconds", d/time.Second)
 	}
@@ -248,24 +285,105 @@ func (s *Service) template(req CreateRequest) (string, error) {
 	return s.cfg.OTP.Templates[s.cfg.OTP.Locale], nil
 }
 
-func (s *Service) checkSender(sender string) error {
-	if sender == "" {
-		return nil
-	}
-	if len(sender) > 20 {
-		return apiErr(http.StatusBadRequest, "invalid_sender", "sender longer than 20 characters")
-	}
+// senderError says what is wrong with a sender address, "" when nothing:
+// a number (an optional + and at most 15 digits, E.164) or an
+// alphanumeric name of at most 11 characters (GSM 03.40's limit, which
+// SMSCs cut at or refuse).
+func senderError(sender string) string {
 	for _, r := range sender {
 		if r < 0x20 || r > 0x7E {
-			return apiErr(http.StatusBadRequest, "invalid_sender", "sender must be printable ASCII")
+			return "sender must be printable ASCII"
 		}
+	}
+	digits := strings.TrimPrefix(sender, "+")
+	if digits != "" && strings.Trim(digits, "0123456789") == "" {
+		if len(digits) > 15 {
+			return "a numeric sender has at most 15 digits"
+		}
+		return ""
+	}
+	if strings.TrimSpace(sender) == "" {
+		return "sender is blank"
+	}
+	if len(sender) > 11 {
+		return "an alphanumeric sender has at most 11 characters"
+	}
+	return ""
+}
+
+// checkSender checks a sender address and that the key may use it: only
+// the ones listed for it (a key with none may only use the configured
+// source address). Without a key (authentication off) only the embedded
+// default, which sends nothing to a handset, takes any.
+func (s *Service) checkSender(ctx context.Context, keyID, sender string) error {
+	if sender == "" || sender == s.cfg.SMSC.SourceAddr {
+		return nil
+	}
+	if e := senderError(sender); e != "" {
+		return apiErr(http.StatusBadRequest, "invalid_sender", "%s", e)
+	}
+	if keyID == "" {
+		if s.cfg.Embedded() {
+			return nil
+		}
+		return apiErr(http.StatusForbidden, "sender_not_allowed", "without API keys only the configured source address is used; leave the sender out")
+	}
+	k, err := s.keyByID(ctx, keyID)
+	if err != nil {
+		return err
+	}
+	if k == nil || !slices.Contains(k.Senders, sender) {
+		return apiErr(http.StatusForbidden, "sender_not_allowed", "this API key may not send from that sender (otpd keys create --senders)")
 	}
 	return nil
 }
 
+// access checks that the key may use scope, and says whether it sees every
+// key's data (admin, or authentication off: no key) or only its own.
+func (s *Service) access(ctx context.Context, keyID, scope string) (all bool, err error) {
+	if keyID == "" {
+		return true, nil
+	}
+	k, err := s.keyByID(ctx, keyID)
+	if err != nil {
+		return false, err
+	}
+	if k == nil || !k.Active(time.Now()) {
+		return false, apiErr(http.StatusUnauthorized, "unauthorized", "this API key is revoked or expired")
+	}
+	if !k.Has(scope) {
+		return false, apiErr(http.StatusForbidden, "forbidden", "this API key lacks the %s scope", scope)
+	}
+	return k.Has(ScopeAdmin), nil
+}
+
+// validID reports whether id has the form NewID gives with prefix.
+func validID(prefix, id string) bool {
+	rest, ok := strings.CutPrefix(id, prefix+"_")
+	if !ok || len(rest) != 26 {
+		return false
+	}
+	for i := 0; i < len(rest); i++ {
+		if c := rest[i]; !(c >= '2' && c <= '7' || c >= 'a' && c <= 'z') {
+			return false
+		}
+	}
+	return true
+}
+
+var (
+	errNoChallenge = apiErr(http.StatusNotFound, "not_found", "no such challenge")
+	errNoMessage   = apiErr(http.StatusNotFound, "not_found", "no such message")
+)
+
 // Create starts a challenge: the code is drawn, its HMAC and the sealed
-// SMS are committed in one transaction, and the sender is woken.
+// SMS are committed in one transaction, and the sender is woken. The
+// phone's older pending challenges of the same key are canceled (their
+// codes stop working, their SMS not sent yet are withdrawn).
 func (s *Service) Create(ctx context.Context, req CreateRequest, keyID string) (*Challenge, error) {
+	if _, err := s.access(ctx, keyID, ScopeOTP); err != nil {
+		return nil, err
+	}
 	p, err := s.parsePhone(req.Phone)
 	if err != nil {
 		return nil, err
@@ -279,24 +397,30 @@ func (s *Service) Create(ctx context.Context, req CreateRequest, keyID string) (
 	}
 	ttl, err := parseTTL(req.TTL, s.cfg.OTP.TTL)
 	if err != nil || ttl < 30*time.Second || ttl > 10*time.Minute {
-		return nil, apiErr(http.StatusBadRequest, "invalid_ttl", "ttl must be a duration from 30s to 10m")
+		return nil, apiErr(http.StatusBadRequest, "invalid_ttl", "ttl must be seconds or a duration from 30s to 10m")
 	}
 	tmpl, err := s.template(req)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.checkSender(req.Sender); err != nil {
+	if err := s.checkSender(ctx, keyID, req.Sender); err != nil {
 		return nil, err
 	}
 	// The text with a code of the right length must be sendable.
 	if err := s.checkText(render(tmpl, strings.Repeat("0", length), p.E164, ttl)); err != nil {
 		return nil, err
 	}
-	if err := s.checkLimits(p, keyID); err != nil {
+	if err := s.checkFailures(ctx, p.E164); err != nil {
+		return nil, err
+	}
+	refund, err := s.takeLimits(p, keyID)
+	s.countRefusal(err)
+	if err != nil {
 		return nil, err
 	}
 	code, err := NewCode(length)
 	if err != nil {
+		refund()
 		return nil, err
 	}
 	now := s.now().UTC()
@@ -306,18 +430,61 @@ func (s *Service) Create(ctx context.Context, req CreateRequest, keyID string) (
 	c.CodeHMAC = s.sec.CodeMAC(c.ID, code)
 	m := s.newMessage(c.ID, p.E164, req.Sender, render(tmpl, code, p.E164, ttl), c.ExpiresAt, keyID, now)
 	c.MessageID = m.ID
+	var superseded int64
 	err = s.queue(ctx, m, func(tx *Tx) error {
+		var err error
+		if superseded, err = supersedePending(tx, p.E164, keyID, ms(now)); err != nil {
+			return err
+		}
 		if err := insertChallenge(tx, c); err != nil {
 			return err
 		}
 		return insertMessage(tx, m)
 	})
 	if err != nil {
+		if !errors.Is(err, ErrNotDurable) {
+			refund() // nothing will be sent
+		}
 		return nil, fmt.Errorf("store challenge: %w", err)
 	}
 	s.metrics.Challenges.WithLabelValues("created").Inc()
+	if superseded > 0 {
+		s.metrics.Challenges.WithLabelValues("superseded").Add(float64(superseded))
+	}
+	s.metrics.OTPSends.WithLabelValues(metricLabels(p.E164)...).Inc()
 	s.log.Info("otp created", zap.String("id", c.ID), zap.String("phone", MaskPhone(c.Phone)), zap.String("message_id", m.ID))
 	return c, nil
+}
+
+// checkFailures refuses a phone whose codes failed too often in a row.
+func (s *Service) checkFailures(ctx context.Context, phone string) error {
+	n, at, err := s.store.phoneFailures(ctx, phone)
+	if err != nil {
+		return err
+	}
+	return s.failuresError(n, at)
+}
+
+func (s *Service) failuresError(n int, at int64) error {
+	left := fromMS(at).Add(s.cfg.Limits.PhoneFailureWindow).Sub(s.now())
+	if n < s.cfg.Limits.MaxPhoneFailures || left <= 0 {
+		return nil
+	}
+	e := apiErr(http.StatusForbidden, "phone_blocked", "too many wrong codes for this phone number; it is blocked for a while")
+	e.RetryAfter = left
+	return e
+}
+
+// metricLabels are the country code and the prefix (country code and
+// three more digits, as MaskPhone shows them) of a number.
+func metricLabels(e164 string) []string {
+	m := MaskPhone(e164)
+	head, _, _ := strings.Cut(m, "*")
+	cc := head
+	if len(head) > 4 {
+		cc = head[:len(head)-3]
+	}
+	return []string{cc, head}
 }
 
 // queue runs write, which inserts the new message m, and passes m on to
@@ -329,7 +496,7 @@ func (s *Service) queue(ctx context.Context, m *Message, write func(tx *Tx) erro
 	snd := s.sender.Load()
 	direct := snd != nil && snd.reserve()
 	if direct {
-		m.State, m.Attempts = StateSending, 1
+		m.State, m.Attempts, m.LeaseUntil = StateSending, 1, s.now().Add(leaseFor)
 	}
 	err := s.store.Write(ctx, write)
 	switch {
@@ -357,14 +524,21 @@ func (s *Service) newMessage(challengeID, phone, sender, text string, deadline t
 	return m
 }
 
-// withChallenge runs fn on the challenge id (seen by keyID) in one write
-// transaction. fn returns an *APIError to refuse without error; a missing
-// challenge, or one of another key's, is a 404.
+// withChallenge runs fn on the challenge id (seen by keyID with scope
+// otp) in one write transaction. fn returns an *APIError to refuse without
+// error; a missing challenge, or one of another key's, is a 404.
 func (s *Service) withChallenge(ctx context.Context, id, keyID string, fn func(tx *Tx, c *Challenge) (*APIError, error)) (*Challenge, error) {
+	all, err := s.access(ctx, keyID, ScopeOTP)
+	if err != nil {
+		return nil, err
+	}
+	if !validID("ch", id) {
+		return nil, errNoChallenge
+	}
 	var c *Challenge
 	var apiE *APIError
 	var notFound bool
-	err := s.store.Write(ctx, func(tx *Tx) error {
+	err = s.store.Write(ctx, func(tx *Tx) error {
 		var err error
 		apiE, notFound = nil, false
 		c, err = scanChallenge(tx.QueryRow(`SELECT `+challengeCols+` FROM challenges WHERE id = ?`, id))
@@ -375,15 +549,15 @@ func (s *Service) withChallenge(ctx context.Context, id, keyID string, fn func(t
 		if err != nil {
 			return err
 		}
-		if keyID != "" && c.KeyID != "" && c.KeyID != keyID {
-			notFound = true // another client's challenge
+		if !all && c.KeyID != keyID {
+			notFound = true // another client's challenge, or one made without a key
 			return nil
 		}
 		apiE, err = fn(tx, c)
 		return err
 	})
 	if notFound || errors.Is(err, ErrNotFound) {
-		return nil, apiErr(http.StatusNotFound, "not_found", "no challenge %q", id)
+		return nil, errNoChallenge
 	}
 	if err != nil {
 		return nil, err
@@ -421,9 +595,10 @@ func (s *Service) Verify(ctx context.Context, id, code, keyID string) (*VerifyRe
 		return nil, apiErr(http.StatusBadRequest, "invalid_code", "code must be 4 to 10 digits")
 	}
 	var res VerifyResult
+	var phone string
 	now := s.now().UTC()
 	_, err := s.withChallenge(ctx, id, keyID, func(tx *Tx, c *Challenge) (*APIError, error) {
-		res = VerifyResult{} // afresh: the write may run twice
+		res, phone = VerifyResult{}, c.Phone // afresh: the write may run twice
 		if len(code) != c.Length {
 			// Not an attempt: no code of this length was ever sent.
 			return apiErr(http.StatusBadRequest, "invalid_code", "code must be %d digits", c.Length), nil
@@ -439,14 +614,32 @@ func (s *Service) Verify(ctx context.Context, id, code, keyID string) (*VerifyRe
 			}
 			return apiErr(http.StatusGone, "expired", "challenge expired"), nil
 		case StatusMaxAttempts:
-			return apiErr(http.StatusTooManyRequests, "max_attempts_reached", "no attempts left for this challenge"), nil
+			// Final: no retry helps, so not a 429.
+			return apiErr(http.StatusConflict, "max_attempts_reached", "no attempts left for this challenge; start a new one"), nil
+		}
+		fails, at, err := txPhoneFailures(tx, c.Phone)
+		if err != nil {
+			return nil, err
+		}
+		if e := s.failuresError(fails, at); e != nil {
+			return e.(*APIError), nil
+		}
+		if fromMS(at).Add(s.cfg.Limits.PhoneFailureWindow).Before(now) {
+			fails = 0 // the last failure is old: a new run
 		}
 		c.Attempts++
 		status := StatusPending
 		if s.sec.CheckCode(c.ID, code, c.CodeHMAC) {
 			status = StatusApproved
-		} else if c.Attempts >= c.MaxAttempts {
-			status = StatusMaxAttempts
+			fails = 0
+		} else {
+			fails++
+			if c.Attempts >= c.MaxAttempts {
+				status = StatusMaxAttempts
+			}
+		}
+		if err := setPhoneFailures(tx, c.Phone, fails, ms(now)); err != nil {
+			return nil, err
 		}
 		if _, err := tx.Exec(`UPDATE challenges SET attempts = ?, status = ?, updated_at = ? WHERE id = ?`, c.Attempts, status, ms(now), id); err != nil {
 			return nil, err
@@ -465,13 +658,18 @@ func (s *Service) Verify(ctx context.Context, id, code, keyID string) (*VerifyRe
 	if res.Status != StatusPending {
 		s.metrics.Challenges.WithLabelValues(res.Status).Inc()
 	}
+	if res.Status == StatusApproved {
+		s.metrics.OTPVerified.WithLabelValues(metricLabels(phone)...).Inc()
+	}
 	s.log.Info("otp verify", zap.String("id", id), zap.String("result", res.Status))
 	return &res, nil
 }
 
 // Resend draws a new code that replaces the old one and queues a new SMS,
 // within the cooldown and the cap per challenge. A message with the old
-// code that has not gone out yet is withdrawn.
+// code that has not gone out yet is withdrawn. The expiry stays where the
+// challenge's creation set it: a resend never extends it (else resends
+// could keep a challenge, and its attempts, alive for ever).
 func (s *Service) Resend(ctx context.Context, id, keyID string) (*Challenge, error) {
 	now := s.now().UTC()
 	var m *Message
@@ -492,12 +690,24 @@ func (s *Service) Resend(ctx context.Context, id, keyID string) (*Challenge, err
 			return apiErr(http.StatusConflict, "not_pending", "challenge is %s", st), nil
 		}
 		if c.Sends >= s.cfg.OTP.MaxSends {
-			return apiErr(http.StatusTooManyRequests, "max_sends_reached", "at most %d codes per challenge", s.cfg.OTP.MaxSends), nil
+			// Final for this challenge: not a 429 that invites a retry.
+			return apiErr(http.StatusForbidden, "max_sends_reached", "at most %d codes per challenge; start a new one", s.cfg.OTP.MaxSends), nil
 		}
 		if wait := c.LastSentAt.Add(s.cfg.OTP.ResendAfter).Sub(now); wait > 0 {
 			e := apiErr(http.StatusTooManyRequests, "resend_cooldown", "wait before asking for another code")
 			e.RetryAfter = wait
 			return e, nil
+		}
+		// The new SMS reads as the first did: the caller's template and
+		// sender, or the locale's; a template the configuration lost since
+		// fails the resend rather than sending a text without its code.
+		tmpl, err := s.template(CreateRequest{Locale: c.Locale, Template: c.Template})
+		if err != nil || !strings.Contains(tmpl, "{otp}") {
+			return apiErr(http.StatusConflict, "template_unavailable", "the template of this challenge is not configured any more; start a new one"), nil
+		}
+		text := render(tmpl, strings.Repeat("0", c.Length), c.Phone, c.ExpiresAt.Sub(now))
+		if err := s.checkText(text); err != nil {
+			return err.(*APIError), nil
 		}
 		// A resend is a send: the rate limits apply (SMS pumping).
 		if p, err := parsePhone(c.Phone, "", false); err == nil {
@@ -509,10 +719,7 @@ func (s *Service) Resend(ctx context.Context, id, keyID string) (*Challenge, err
 		if err != nil {
 			return nil, err
 		}
-		// The new SMS reads as the first did: the caller's template and
-		// sender, or the locale's.
-		tmpl, _ := s.template(CreateRequest{Locale: c.Locale, Template: c.Template})
-		m = s.newMessage(c.ID, c.Phone, c.Sender, render(tmpl, code, c.Phone, c.ExpiresAt.Sub(now).Round(time.Minute)), c.ExpiresAt, keyID, now)
+		m = s.newMessage(c.ID, c.Phone, c.Sender, render(tmpl, code, c.Phone, c.ExpiresAt.Sub(now)), c.ExpiresAt, keyID, now)
 		// The old code stops working; its SMS is withdrawn if still queued.
 		if _, err := tx.Exec(`UPDATE messages SET state = ?, sealed = NULL, reason = ?, updated_at = ? WHERE id = ? AND state = ?`,
 			StateFailed, "superseded by a resend before it was sent", ms(now), c.MessageID, StateQueued); err != nil {
@@ -561,9 +768,16 @@ func (s *Service) Cancel(ctx context.Context, id, keyID string) (*Challenge, err
 
 // GetChallenge reads a challenge and its latest message.
 func (s *Service) GetChallenge(ctx context.Context, id, keyID string) (*Challenge, *Message, error) {
+	all, err := s.access(ctx, keyID, ScopeOTP)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !validID("ch", id) {
+		return nil, nil, errNoChallenge
+	}
 	c, err := scanChallenge(s.store.QueryRow(ctx, `SELECT `+challengeCols+` FROM challenges WHERE id = ?`, id))
-	if errors.Is(err, ErrNotFound) || (err == nil && keyID != "" && c.KeyID != "" && c.KeyID != keyID) {
-		return nil, nil, apiErr(http.StatusNotFound, "not_found", "no challenge %q", id)
+	if errors.Is(err, ErrNotFound) || (err == nil && !all && c.KeyID != keyID) {
+		return nil, nil, errNoChallenge
 	}
 	if err != nil {
 		return nil, nil, err
@@ -606,6 +820,9 @@ type MessageRequest struct {
 
 // SendMessage queues a plain SMS through the same binds.
 func (s *Service) SendMessage(ctx context.Context, req MessageRequest, keyID string) (*Message, error) {
+	if _, err := s.access(ctx, keyID, ScopeMessages); err != nil {
+		return nil, err
+	}
 	p, err := s.parsePhone(req.To)
 	if err != nil {
 		return nil, err
@@ -616,15 +833,20 @@ func (s *Service) SendMessage(ctx context.Context, req MessageRequest, keyID str
 	if err := s.checkText(req.Text); err != nil {
 		return nil, err
 	}
-	if err := s.checkSender(req.From); err != nil {
+	if err := s.checkSender(ctx, keyID, req.From); err != nil {
 		return nil, err
 	}
-	if err := s.checkLimits(p, keyID); err != nil {
+	refund, err := s.takeLimits(p, keyID)
+	s.countRefusal(err)
+	if err != nil {
 		return nil, err
 	}
 	now := s.now().UTC()
 	m := s.newMessage("", p.E164, req.From, req.Text, now.Add(s.cfg.Sender.MessageTTL), keyID, now)
 	if err := s.queue(ctx, m, func(tx *Tx) error { return insertMessage(tx, m) }); err != nil {
+		if !errors.Is(err, ErrNotDurable) {
+			refund()
+		}
 		return nil, fmt.Errorf("store message: %w", err)
 	}
 	s.log.Info("message queued", zap.String("message_id", m.ID), zap.String("phone", MaskPhone(m.Phone)))
@@ -633,9 +855,16 @@ func (s *Service) SendMessage(ctx context.Context, req MessageRequest, keyID str
 
 // GetMessage reads a plain message (or any message) with its segments.
 func (s *Service) GetMessage(ctx context.Context, id, keyID string) (*Message, error) {
+	all, err := s.access(ctx, keyID, ScopeMessages)
+	if err != nil {
+		return nil, err
+	}
+	if !validID("msg", id) {
+		return nil, errNoMessage
+	}
 	m, err := s.getMessage(ctx, id)
-	if errors.Is(err, ErrNotFound) || (err == nil && keyID != "" && m.KeyID != "" && m.KeyID != keyID) {
-		return nil, apiErr(http.StatusNotFound, "not_found", "no message %q", id)
+	if errors.Is(err, ErrNotFound) || (err == nil && !all && m.KeyID != keyID) {
+		return nil, errNoMessage
 	}
 	return m, err
 }

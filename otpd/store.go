@@ -110,12 +110,37 @@ var schema = []string{
 		hash BLOB NOT NULL UNIQUE,
 		name TEXT NOT NULL DEFAULT '',
 		networks TEXT NOT NULL DEFAULT '',
-		created_at INTEGER NOT NULL
+		created_at INTEGER NOT NULL,
+		scopes TEXT NOT NULL DEFAULT 'otp,messages,events',
+		senders TEXT NOT NULL DEFAULT '',
+		revoked_at INTEGER NOT NULL DEFAULT 0,
+		expires_at INTEGER NOT NULL DEFAULT 0,
+		last_used_at INTEGER NOT NULL DEFAULT 0
 	)`,
+	// What the retention sweep and the hot paths filter on (see
+	// TestQueryPlans): the sweep finds old rows by created_at and a
+	// challenge's messages by challenge_id; a new challenge finds the
+	// pending ones of its phone; the lease reclaim finds expired leases.
+	`CREATE INDEX IF NOT EXISTS messages_challenge ON messages(challenge_id)`,
+	`CREATE INDEX IF NOT EXISTS messages_created ON messages(created_at)`,
+	`CREATE INDEX IF NOT EXISTS messages_lease ON messages(lease_until) WHERE state = 'sending'`,
+	`CREATE INDEX IF NOT EXISTS challenges_created ON challenges(created_at)`,
+	`CREATE INDEX IF NOT EXISTS challenges_pending ON challenges(phone) WHERE status = 'pending'`,
+	`CREATE INDEX IF NOT EXISTS orphan_received ON orphan_receipts(received_at)`,
+	// Failed verifications per phone across its challenges.
+	`CREATE TABLE IF NOT EXISTS phone_failures (
+		phone TEXT PRIMARY KEY,
+		failures INTEGER NOT NULL,
+		updated_at INTEGER NOT NULL
+	) WITHOUT ROWID`,
+	`CREATE INDEX IF NOT EXISTS phone_failures_updated ON phone_failures(updated_at)`,
+	// Facts about the data directory: the id of the secret key the data
+	// was written with, whether a real SMSC was ever served.
+	`CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID`,
 }
 
 // SchemaVersion is the version of the store schema this build writes.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // Store is the durable state: challenges, the outbox, segments and their
 // receipts, API keys. Writes go through one goroutine that commits them in
@@ -148,6 +173,15 @@ type Store struct {
 	// The writer's prepared statements, on wconn; only the writer
 	// goroutine touches them.
 	wstmts map[string]*sql.Stmt
+
+	// failing counts the writes in a row that failed for the storage (a
+	// full disk, busy, a failed sync); a write that commits resets it.
+	failing atomic.Int32
+	// inject, when set, fails whole batches before they run, as a disk
+	// that filled up does (tests).
+	inject atomic.Pointer[func() error]
+	// seen records the statements run, when set (TestQueryPlans).
+	seen atomic.Pointer[sync.Map]
 }
 
 type writeOp struct {
@@ -216,6 +250,9 @@ func (s *Store) exec(q string, args ...any) (sql.Result, error) {
 // when preparing fails (the statement then runs unprepared and reports its
 // own error) or when the writer keeps enough already.
 func (s *Store) stmt(q string) *sql.Stmt {
+	if m := s.seen.Load(); m != nil {
+		m.Store(q, true)
+	}
 	if st := s.wstmts[q]; st != nil {
 		return st
 	}
@@ -328,6 +365,9 @@ const maxWriteStmts = 128
 
 // prepared returns the statement for q on db, preparing it the first time.
 func (s *Store) prepared(db *sql.DB, q string) (*sql.Stmt, error) {
+	if m := s.seen.Load(); m != nil {
+		m.Store(q, true)
+	}
 	key := stmtKey{db, q}
 	s.stmtMu.Lock()
 	st := s.stmts[key]
@@ -477,6 +517,19 @@ var upgrades = map[int]func(tx *sql.Tx) error{
 		`CREATE INDEX messages_due ON messages(next_attempt_at) WHERE state = 'queued'`,
 	),
 	2: addColumn("orphan_receipts", "receipt_id", `TEXT NOT NULL DEFAULT ''`),
+	// Version 4: key life cycle (scopes, senders, revocation, rotation);
+	// its indexes and tables are in the schema, made for old stores too.
+	3: func(tx *sql.Tx) error {
+		for _, c := range [][2]string{
+			{"scopes", `TEXT NOT NULL DEFAULT 'otp,messages,events'`}, {"senders", `TEXT NOT NULL DEFAULT ''`},
+			{"revoked_at", `INTEGER NOT NULL DEFAULT 0`}, {"expires_at", `INTEGER NOT NULL DEFAULT 0`}, {"last_used_at", `INTEGER NOT NULL DEFAULT 0`},
+		} {
+			if err := addColumn("api_keys", c[0], c[1])(tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	},
 }
 
 func execAll(qs ...string) func(tx *sql.Tx) error {
@@ -527,7 +580,48 @@ func (s *Store) Write(ctx context.Context, fn func(tx *Tx) error) error {
 	}
 	// Once queued, the write happens: wait for it even if ctx ends, so the
 	// caller knows whether it committed.
-	return <-op.done
+	err := <-op.done
+	switch {
+	case err == nil:
+		s.failing.Store(0)
+	case Unavailable(err):
+		s.failing.Add(1)
+	}
+	return err
+}
+
+// ErrFull is the error of a write the storage refused (a full disk).
+var ErrFull = errors.New("store: database or disk is full")
+
+// Unavailable reports whether err is the storage's rather than the
+// write's: a full disk, a database busy or locked by another process, an
+// I/O error, a failed sync. The same write may succeed later.
+func Unavailable(err error) bool {
+	if errors.Is(err, ErrFull) || errors.Is(err, ErrNotDurable) || errors.Is(err, errBroken) {
+		return true
+	}
+	var se interface{ Code() int }
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case 5, 6, 10, 13: // SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR, SQLITE_FULL
+			return true
+		}
+	}
+	return false
+}
+
+// Failing reports whether the last writes (three or more in a row)
+// failed for the storage.
+func (s *Store) Failing() bool { return s.failing.Load() >= 3 || s.broken.Load() }
+
+// InjectWriteErrors makes every batch fail with f's error while f returns
+// one, as a disk that fills and frees; nil ends it. For tests.
+func (s *Store) InjectWriteErrors(f func() error) {
+	if f == nil {
+		s.inject.Store(nil)
+		return
+	}
+	s.inject.Store(&f)
 }
 
 const maxBatch = 256
@@ -630,6 +724,14 @@ func (s *Store) done(ops []*writeOp, errs []error) {
 }
 
 func (s *Store) commit(batch []*writeOp) {
+	if f := s.inject.Load(); f != nil {
+		if err := (*f)(); err != nil {
+			for _, op := range batch {
+				op.done <- err
+			}
+			return
+		}
+	}
 	if s.broken.Load() {
 		for _, op := range batch {
 			op.done <- errBroken
@@ -775,4 +877,243 @@ func fromMS(v int64) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMilli(v).UTC()
+}
+
+// The statements of the service, the sender and the key commands that are
+// not inline in their callers. Every one is covered by TestQueryPlans.
+
+// sweepBatch is how many rows one retention write deletes: small enough
+// that the writes queued behind it wait milliseconds, not seconds.
+const sweepBatch = 500
+
+// sweepOrphans deletes up to n receipts that never found their message,
+// received before cut; it returns how many.
+func sweepOrphans(tx *Tx, cut int64, n int) (int64, error) {
+	res, err := tx.Exec(`DELETE FROM orphan_receipts WHERE rowid IN (SELECT rowid FROM orphan_receipts WHERE received_at < ? LIMIT ?)`, cut, n)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// sweepMessages deletes up to n finished messages created before cut, with
+// their segments.
+func sweepMessages(tx *Tx, cut int64, n int) (int64, error) {
+	const old = `SELECT id FROM messages WHERE created_at < ?1 AND state <> '` + StateQueued + `' AND state <> '` + StateSending + `' LIMIT ?2`
+	if _, err := tx.Exec(`DELETE FROM segments WHERE message_id IN (`+old+`)`, cut, n); err != nil {
+		return 0, err
+	}
+	res, err := tx.Exec(`DELETE FROM messages WHERE id IN (`+old+`)`, cut, n)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// sweepChallenges deletes up to n challenges created before cut that no
+// message refers to any more.
+func sweepChallenges(tx *Tx, cut int64, n int) (int64, error) {
+	res, err := tx.Exec(`DELETE FROM challenges WHERE id IN (SELECT c.id FROM challenges c WHERE c.created_at < ? AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.challenge_id = c.id) LIMIT ?)`, cut, n)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// sweepPhoneFailures forgets failure counts last raised before cut.
+func sweepPhoneFailures(tx *Tx, cut int64, n int) (int64, error) {
+	res, err := tx.Exec(`DELETE FROM phone_failures WHERE phone IN (SELECT phone FROM phone_failures WHERE updated_at < ? LIMIT ?)`, cut, n)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// phoneFailures is the count of failed verifications in a row for phone,
+// and when the last one was.
+func (s *Store) phoneFailures(ctx context.Context, phone string) (n int, at int64, err error) {
+	err = s.QueryRow(ctx, `SELECT failures, updated_at FROM phone_failures WHERE phone = ?`, phone).Scan(&n, &at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, nil
+	}
+	return n, at, err
+}
+
+func txPhoneFailures(tx *Tx, phone string) (n int, at int64, err error) {
+	err = tx.QueryRow(`SELECT failures, updated_at FROM phone_failures WHERE phone = ?`, phone).Scan(&n, &at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, nil
+	}
+	return n, at, err
+}
+
+// setPhoneFailures records the failures in a row for phone; 0 forgets them.
+func setPhoneFailures(tx *Tx, phone string, n int, now int64) error {
+	if n == 0 {
+		_, err := tx.Exec(`DELETE FROM phone_failures WHERE phone = ?`, phone)
+		return err
+	}
+	_, err := tx.Exec(`INSERT INTO phone_failures (phone, failures, updated_at) VALUES (?1, ?2, ?3)
+		ON CONFLICT (phone) DO UPDATE SET failures = ?2, updated_at = ?3`, phone, n, now)
+	return err
+}
+
+// supersedePending cancels the pending challenges of phone made by keyID
+// and withdraws their SMS not sent yet; it returns how many it canceled.
+func supersedePending(tx *Tx, phone, keyID string, now int64) (int64, error) {
+	if _, err := tx.Exec(`UPDATE messages SET state = '`+StateFailed+`', sealed = NULL, reason = 'superseded by a newer challenge before it was sent', updated_at = ?3
+		WHERE id IN (SELECT message_id FROM challenges WHERE phone = ?1 AND status = '`+StatusPending+`' AND key_id = ?2) AND state = '`+StateQueued+`'`,
+		phone, keyID, now); err != nil {
+		return 0, err
+	}
+	res, err := tx.Exec(`UPDATE challenges SET status = '`+StatusCanceled+`', updated_at = ?3 WHERE phone = ?1 AND status = '`+StatusPending+`' AND key_id = ?2`,
+		phone, keyID, now)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// expiredLeases lists up to n messages being sent whose lease ended
+// before now.
+func (s *Store) expiredLeases(ctx context.Context, now int64, n int) ([]string, error) {
+	rows, err := s.Query(ctx, `SELECT id FROM messages WHERE state = '`+StateSending+`' AND lease_until < ? LIMIT ?`, now, n)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// reclaim puts a message whose lease ended back into the outbox, counted
+// uncertain (its last submit may have reached the SMSC); false when it is
+// not being sent under an expired lease any more.
+func reclaim(tx *Tx, id string, now int64) (bool, error) {
+	res, err := tx.Exec(`UPDATE messages SET state = '`+StateQueued+`', uncertain = uncertain + 1, next_attempt_at = ?2, lease_until = 0, updated_at = ?2
+		WHERE id = ?1 AND state = '`+StateSending+`' AND lease_until < ?2`, id, now)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
+}
+
+// Meta reads a fact about the data directory; ok is false when unset.
+func (s *Store) Meta(ctx context.Context, k string) (v string, ok bool, err error) {
+	err = s.QueryRow(ctx, `SELECT v FROM meta WHERE k = ?`, k).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	return v, err == nil, err
+}
+
+// SetMeta records a fact about the data directory.
+func (s *Store) SetMeta(ctx context.Context, k, v string) error {
+	return s.Write(ctx, func(tx *Tx) error {
+		_, err := tx.Exec(`INSERT INTO meta (k, v) VALUES (?1, ?2) ON CONFLICT (k) DO UPDATE SET v = ?2`, k, v)
+		return err
+	})
+}
+
+// hasData reports whether the store holds any challenge or message.
+func (s *Store) hasData(ctx context.Context) (bool, error) {
+	var n int
+	err := s.QueryRow(ctx, `SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM challenges LIMIT 1)) + (SELECT COUNT(*) FROM (SELECT 1 FROM messages LIMIT 1))`).Scan(&n)
+	return n > 0, err
+}
+
+const keyCols = `id, name, networks, scopes, senders, created_at, revoked_at, expires_at, last_used_at`
+
+func scanKey(r scanner) (*APIKey, error) {
+	var k APIKey
+	var nets, scopes, senders string
+	var created, revoked, expires, used int64
+	if err := r.Scan(&k.ID, &k.Name, &nets, &scopes, &senders, &created, &revoked, &expires, &used); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, ErrNotFound
+		}
+		return nil, err
+	}
+	var err error
+	if k.Networks, err = ParseNetworks(nets); err != nil {
+		return nil, err
+	}
+	k.Scopes, k.Senders = splitList(scopes), splitList(senders)
+	k.CreatedAt, k.RevokedAt, k.ExpiresAt, k.LastUsedAt = fromMS(created), fromMS(revoked), fromMS(expires), fromMS(used)
+	return &k, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func storeKey(tx *Tx, k *APIKey, hash []byte) error {
+	var nets []string
+	for _, n := range k.Networks {
+		nets = append(nets, n.String())
+	}
+	_, err := tx.Exec(`INSERT INTO api_keys (id, hash, name, networks, scopes, senders, created_at, revoked_at, expires_at, last_used_at) VALUES (?,?,?,?,?,?,?,0,?,0)`,
+		k.ID, hash, k.Name, strings.Join(nets, ","), strings.Join(k.Scopes, ","), strings.Join(k.Senders, ","), ms(k.CreatedAt), ms(k.ExpiresAt))
+	return err
+}
+
+// keyByHash finds a key by the hash of its secret.
+func (s *Store) keyByHash(ctx context.Context, hash []byte) (*APIKey, error) {
+	return scanKey(s.QueryRow(ctx, `SELECT `+keyCols+` FROM api_keys WHERE hash = ?`, hash))
+}
+
+// KeyByID finds a key by its id.
+func (s *Store) KeyByID(ctx context.Context, id string) (*APIKey, error) {
+	return scanKey(s.QueryRow(ctx, `SELECT `+keyCols+` FROM api_keys WHERE id = ?`, id))
+}
+
+// Keys lists every key, oldest first.
+func (s *Store) Keys(ctx context.Context) ([]*APIKey, error) {
+	rows, err := s.Query(ctx, `SELECT `+keyCols+` FROM api_keys ORDER BY created_at, id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*APIKey
+	for rows.Next() {
+		k, err := scanKey(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+// endKey revokes a key (now) or lets it expire at a time (rotation);
+// false when there is no such key still in force.
+func endKey(tx *Tx, id string, revokedAt, expiresAt int64) (bool, error) {
+	res, err := tx.Exec(`UPDATE api_keys SET revoked_at = CASE WHEN ?2 > 0 THEN ?2 ELSE revoked_at END,
+		expires_at = CASE WHEN ?3 > 0 AND (expires_at = 0 OR expires_at > ?3) THEN ?3 ELSE expires_at END
+		WHERE id = ?1 AND revoked_at = 0`, id, revokedAt, expiresAt)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
+}
+
+// touchKey records when a key was last used.
+func touchKey(tx *Tx, id string, at int64) error {
+	_, err := tx.Exec(`UPDATE api_keys SET last_used_at = ? WHERE id = ?`, at, id)
+	return err
 }

@@ -173,6 +173,9 @@ var serveOptions = []option{
 	bind(gHTTP, "http-tls-key", "http.tls_key", "key of --http-tls-cert (PEM)", func(c *cfg) *string { return &c.HTTP.TLSKey }),
 	bind(gHTTP, "http-max-body", "http.max_body", "largest request body, bytes", func(c *cfg) *int64 { return &c.HTTP.MaxBody }),
 	bind(gHTTP, "no-auth", "http.no_auth", "serve the API without API keys", func(c *cfg) *bool { return &c.HTTP.NoAuth }),
+	bind(gHTTP, "no-auth-public", "http.no_auth_public", "confirm --no-auth on an address that is not loopback", func(c *cfg) *bool { return &c.HTTP.NoAuthPublic }),
+	bind(gHTTP, "http-read-timeout", "http.read_timeout", "time to read a request, headers and body; slower bodies get 408", func(c *cfg) *time.Duration { return &c.HTTP.ReadTimeout }),
+	bind(gHTTP, "dev", "dev", "allow the embedded default off loopback or on a data directory that served a real SMSC", func(c *cfg) *bool { return &c.Dev }),
 
 	bind(gOTP, "otp-length", "otp.length", "digits of a code", func(c *cfg) *int { return &c.OTP.Length }),
 	bind(gOTP, "otp-min-length", "otp.min_length", "floor of a requested length", func(c *cfg) *int { return &c.OTP.MinLength }),
@@ -188,6 +191,11 @@ var serveOptions = []option{
 	bind(gLimits, "limit-key", "limits.per_key", "sends per API key", func(c *cfg) *otpd.Rate { return &c.Limits.PerKey }),
 	bind(gLimits, "limit-country", "limits.per_country", "sends per country calling code", func(c *cfg) *otpd.Rate { return &c.Limits.PerCountry }),
 	bind(gLimits, "limit-global", "limits.global", "sends in all", func(c *cfg) *otpd.Rate { return &c.Limits.Global }),
+	bind(gLimits, "limit-prefix", "limits.per_prefix", "sends per range of numbers (all but the last --prefix-digits digits)", func(c *cfg) *otpd.Rate { return &c.Limits.PerPrefix }),
+	bind(gLimits, "prefix-digits", "limits.prefix_digits", "digits a range of --limit-prefix leaves out", func(c *cfg) *int { return &c.Limits.PrefixDigits }),
+	bind(gLimits, "number-types", "limits.number_types", "number types codes may go to, comma-separated", func(c *cfg) *[]string { return &c.Limits.NumberTypes }),
+	bind(gLimits, "max-phone-failures", "limits.max_phone_failures", "wrong codes in a row per phone, over its challenges, before it is blocked (at most 100)", func(c *cfg) *int { return &c.Limits.MaxPhoneFailures }),
+	bind(gLimits, "phone-failure-window", "limits.phone_failure_window", "how long a blocked phone stays blocked after its last wrong code", func(c *cfg) *time.Duration { return &c.Limits.PhoneFailureWindow }),
 	bind(gLimits, "allow-countries", "limits.allow_countries", "regions SMS may go to, comma-separated, e.g. DE,AT,CH", func(c *cfg) *[]string { return &c.Limits.AllowCountries }).def("all"),
 
 	bind(gStorage, "data", "data_dir", "data directory: SQLite store and secret key", func(c *cfg) *string { return &c.DataDir }),

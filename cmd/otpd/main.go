@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -121,14 +122,16 @@ func serveCmd() *cli.Command {
 			} else {
 				fmt.Printf("otpd: listening on "+scheme+"://%s, SMSC %s as %q (%s x%d), data in %s\n", d.Addr(), cfg.SMSC.Addr, cfg.SMSC.SystemID, cfg.SMSC.BindMode, cfg.SMSC.Binds, cfg.DataDir)
 			}
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
+			sigs := make(chan os.Signal, 2)
+			signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+			defer signal.Stop(sigs)
 			var serveErr error
 			select {
-			case <-ctx.Done():
-				log.Info("shutting down")
+			case <-sigs:
+				log.Info("shutting down (a second Ctrl-C forces exit)")
 			case serveErr = <-d.Served():
 			}
+			go forceExitOnSecondSignal(sigs)
 			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			if err := d.Shutdown(sctx); err != nil {
@@ -137,6 +140,14 @@ func serveCmd() *cli.Command {
 			return serveErr
 		},
 	}
+}
+
+// forceExitOnSecondSignal ends the process at the next signal, for an
+// operator who will not wait for a graceful shutdown.
+func forceExitOnSecondSignal(sigs <-chan os.Signal) {
+	<-sigs
+	fmt.Fprintln(os.Stderr, "otpd: forced exit")
+	os.Exit(130)
 }
 
 func migrateCmd() *cli.Command {
@@ -157,24 +168,33 @@ func migrateCmd() *cli.Command {
 }
 
 func keysCmd() *cli.Command {
+	data := &cli.StringFlag{Name: "data", Value: "./otpd-data", Usage: "data directory", EnvVars: []string{"OTPD_DATA"}}
+	open := func(c *cli.Context) (*otpd.Store, error) { return otpd.OpenSQLite(c.String("data")) }
 	return &cli.Command{
 		Name:  "keys",
-		Usage: "manage API keys",
+		Usage: "manage API keys (create, list, revoke, rotate)",
 		Subcommands: []*cli.Command{{
 			Name:  "create",
 			Usage: "create an API key and print it on one line (it is shown only once; only its hash is stored)",
 			Flags: []cli.Flag{
-				&cli.StringFlag{Name: "data", Value: "./otpd-data", Usage: "data directory", EnvVars: []string{"OTPD_DATA"}},
+				data,
 				&cli.StringFlag{Name: "name", Usage: "a name to recognise the key by"},
 				&cli.StringFlag{Name: "networks", Usage: "comma-separated CIDRs the key may be used from (default anywhere)"},
+				&cli.StringFlag{Name: "scopes", Value: "otp,messages,events", Usage: "what the key may do: otp, messages, events, admin (every key's data)"},
+				&cli.StringFlag{Name: "senders", Usage: "comma-separated sender addresses (\"from\") the key may use besides the configured source address"},
 			},
 			Action: func(c *cli.Context) error {
-				st, err := otpd.OpenSQLite(c.String("data"))
+				scopes, err := otpd.ParseScopes(c.String("scopes"))
+				if err != nil {
+					return fmt.Errorf("--scopes: %w", err)
+				}
+				st, err := open(c)
 				if err != nil {
 					return err
 				}
 				defer st.Close()
-				id, key, err := otpd.CreateKey(c.Context, st, c.String("name"), c.String("networks"))
+				id, key, err := otpd.CreateKeyWith(c.Context, st, otpd.KeyOptions{Name: c.String("name"), Networks: c.String("networks"),
+					Scopes: scopes, Senders: splitComma(c.String("senders"))})
 				if err != nil {
 					return err
 				}
@@ -182,8 +202,111 @@ func keysCmd() *cli.Command {
 				fmt.Println(key)
 				return nil
 			},
+		}, {
+			Name:  "list",
+			Usage: "list the API keys: id, name, state, created, last used, scopes, senders, networks (never the key)",
+			Flags: []cli.Flag{data, &cli.BoolFlag{Name: "json", Usage: "one JSON object a line"}},
+			Action: func(c *cli.Context) error {
+				st, err := open(c)
+				if err != nil {
+					return err
+				}
+				defer st.Close()
+				keys, err := otpd.ListKeys(c.Context, st)
+				if err != nil {
+					return err
+				}
+				now := time.Now()
+				tf := func(t time.Time) string {
+					if t.IsZero() {
+						return "-"
+					}
+					return t.UTC().Format(time.RFC3339)
+				}
+				if !c.Bool("json") {
+					fmt.Printf("%-30s %-16s %-8s %-20s %-20s %-20s %-22s %-16s %s\n", "ID", "NAME", "STATE", "CREATED", "LAST USED", "ENDS", "SCOPES", "SENDERS", "NETWORKS")
+				}
+				for _, k := range keys {
+					var nets []string
+					for _, n := range k.Networks {
+						nets = append(nets, n.String())
+					}
+					ends := k.ExpiresAt
+					if !k.RevokedAt.IsZero() {
+						ends = k.RevokedAt
+					}
+					if c.Bool("json") {
+						b, _ := json.Marshal(map[string]any{"id": k.ID, "name": k.Name, "state": k.State(now), "created_at": k.CreatedAt, "last_used_at": k.LastUsedAt,
+							"ends_at": ends, "scopes": k.Scopes, "senders": k.Senders, "networks": nets})
+						fmt.Println(string(b))
+						continue
+					}
+					fmt.Printf("%-30s %-16s %-8s %-20s %-20s %-20s %-22s %-16s %s\n", k.ID, orDash(k.Name), k.State(now), tf(k.CreatedAt), tf(k.LastUsedAt), tf(ends),
+						strings.Join(k.Scopes, ","), orDash(strings.Join(k.Senders, ",")), orDash(strings.Join(nets, ",")))
+				}
+				return nil
+			},
+		}, {
+			Name:      "revoke",
+			Usage:     "revoke an API key at once (running otpd instances refuse it within seconds)",
+			ArgsUsage: "ID",
+			Flags:     []cli.Flag{data},
+			Action: func(c *cli.Context) error {
+				if c.NArg() != 1 {
+					return errors.New("usage: otpd keys revoke ID (ids as otpd keys list shows them)")
+				}
+				st, err := open(c)
+				if err != nil {
+					return err
+				}
+				defer st.Close()
+				if err := otpd.RevokeKey(c.Context, st, c.Args().First()); err != nil {
+					return err
+				}
+				fmt.Fprintf(os.Stderr, "revoked API key %s\n", c.Args().First())
+				return nil
+			},
+		}, {
+			Name:      "rotate",
+			Usage:     "make a new key like ID (scopes, senders, networks) and print it; ID keeps working for --overlap",
+			ArgsUsage: "ID",
+			Flags:     []cli.Flag{data, &cli.DurationFlag{Name: "overlap", Value: 24 * time.Hour, Usage: "how long the old key keeps working"}},
+			Action: func(c *cli.Context) error {
+				if c.NArg() != 1 {
+					return errors.New("usage: otpd keys rotate ID [--overlap 24h]")
+				}
+				st, err := open(c)
+				if err != nil {
+					return err
+				}
+				defer st.Close()
+				id, key, err := otpd.RotateKey(c.Context, st, c.Args().First(), c.Duration("overlap"))
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(os.Stderr, "created API key %s; %s works until %s\n", id, c.Args().First(), time.Now().Add(c.Duration("overlap")).UTC().Format(time.RFC3339))
+				fmt.Println(key)
+				return nil
+			},
 		}},
 	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func splitComma(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 func sendCmd() *cli.Command {
@@ -284,19 +407,20 @@ func tailCmd() *cli.Command {
 			&cli.StringFlag{Name: "phone", Usage: "only this number"},
 		},
 		Action: func(c *cli.Context) error {
-			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+			ctx, stop := context.WithCancel(c.Context)
 			defer stop()
-			q := []string{}
-			if s := c.String("status"); s != "" {
-				q = append(q, "state="+s)
-			}
-			if p := c.String("phone"); p != "" {
-				q = append(q, "phone="+strings.ReplaceAll(p, "+", "%2B"))
-			}
-			u := strings.TrimRight(c.String("url"), "/") + "/v1/events"
-			if len(q) > 0 {
-				u += "?" + strings.Join(q, "&")
-			}
+			sigs := make(chan os.Signal, 2)
+			signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+			defer signal.Stop(sigs)
+			go func() {
+				select {
+				case <-sigs:
+					stop()
+					forceExitOnSecondSignal(sigs)
+				case <-ctx.Done():
+				}
+			}()
+			u := tailURL(c.String("url"), c.String("status"), c.String("phone"))
 			req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 			if err != nil {
 				return err
@@ -342,6 +466,22 @@ func tailCmd() *cli.Command {
 			return errors.New("otpd closed the event stream")
 		},
 	}
+}
+
+// tailURL is the event stream's URL with its filters, each escaped.
+func tailURL(base, states, phone string) string {
+	q := url.Values{}
+	if states != "" {
+		q.Set("state", states)
+	}
+	if phone != "" {
+		q.Set("phone", phone)
+	}
+	u := strings.TrimRight(base, "/") + "/v1/events"
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	return u
 }
 
 func formatEvent(e otpd.Event) string {
