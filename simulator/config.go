@@ -1,10 +1,12 @@
 package simulator
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -19,14 +21,34 @@ import (
 const (
 	DefaultSMPPAddr = "127.0.0.1:2775"
 	DefaultHTTPAddr = "127.0.0.1:8025"
+	// DefaultSMPPTLSAddr is the SMPP over TLS listener's (3550 is IANA's
+	// ssmpp port).
+	DefaultSMPPTLSAddr = "127.0.0.1:3550"
 )
 
 // Config configures a Simulator. The zero value of each field takes the
 // default in its comment.
 type Config struct {
 	// SMPPAddr is the SMPP listener's address; default "127.0.0.1:2775".
-	// "127.0.0.1:0" picks a free port (read it with Addr).
+	// "127.0.0.1:0" picks a free port (read it with Addr). "off" starts no
+	// plain listener (with TLS set: SMPP over TLS only).
 	SMPPAddr string
+	// TLS, when set, serves SMPP over TLS on SMPPTLSAddr, beside the plain
+	// listener (or instead of it with SMPPAddr "off").
+	TLS *tls.Config
+	// SMPPTLSAddr is the TLS listener's address; default
+	// DefaultSMPPTLSAddr ("127.0.0.1:3550", IANA's ssmpp port). Read it
+	// with TLSAddr.
+	SMPPTLSAddr string
+	// DLRMode is "auto" (default: receipts as DLRDelay and DLROutcomes
+	// say) or "manual": no receipt is sent until one is asked for with
+	// SendReceipt (POST /api/messages/{id}/receipt); messages stay
+	// ENROUTE until then.
+	DLRMode string
+	// CodePattern is a regular expression whose matches in a message's
+	// text are its first codes (the first submatch when it has one),
+	// before the runs of 4 to 10 digits that are always extracted.
+	CodePattern string
 	// HTTPAddr is the HTTP API's address (DefaultHTTPAddr is
 	// "127.0.0.1:8025"); "" starts no HTTP listener (Handler still works).
 	HTTPAddr string
@@ -86,6 +108,8 @@ type Config struct {
 	// Logger receives the logs (binds at info, PDUs at debug); nil logs
 	// nothing.
 	Logger *zap.Logger
+
+	codeRE *regexp.Regexp
 }
 
 // Account is an ESME allowed to bind.
@@ -525,6 +549,26 @@ func (f *Faults) requestFaults() bool {
 func (c *Config) setDefaults() error {
 	if c.SMPPAddr == "" {
 		c.SMPPAddr = DefaultSMPPAddr
+	}
+	if c.SMPPAddr == "off" && c.TLS == nil {
+		return errors.New("simulator: SMPP address \"off\" without TLS: no listener at all")
+	}
+	if c.TLS != nil && c.SMPPTLSAddr == "" {
+		c.SMPPTLSAddr = DefaultSMPPTLSAddr
+	}
+	switch c.DLRMode {
+	case "":
+		c.DLRMode = "auto"
+	case "auto", "manual":
+	default:
+		return fmt.Errorf("simulator: DLR mode %q: want auto or manual", c.DLRMode)
+	}
+	if c.CodePattern != "" {
+		re, err := regexp.Compile(c.CodePattern)
+		if err != nil {
+			return fmt.Errorf("simulator: code pattern: %w", err)
+		}
+		c.codeRE = re
 	}
 	switch c.MessageIDFormat {
 	case "":

@@ -23,6 +23,7 @@ type submission struct {
 	esm, regDel, dc                byte
 	sm                             []byte
 	opts                           smpp.Options
+	raw                            []byte // the request re-encoded, for the detail view
 }
 
 // ServeSMPP answers the ESMEs' requests. It runs on each session's read
@@ -140,7 +141,7 @@ func (sim *Simulator) handle(ss *sess, req smpp.PDU, receipts *[]*job, reuse boo
 	case *smpp.SubmitSM:
 		sub := submission{cmd: smpp.SubmitSMID, srcTON: p.SourceAddrTON, srcNPI: p.SourceAddrNPI, src: p.SourceAddr,
 			dstTON: p.DestAddrTON, dstNPI: p.DestAddrNPI, dst: p.DestinationAddr, esm: p.ESMClass,
-			regDel: p.RegisteredDelivery, dc: p.DataCoding, sm: p.ShortMessage, opts: p.Options}
+			regDel: p.RegisteredDelivery, dc: p.DataCoding, sm: p.ShortMessage, opts: p.Options, raw: rawPDU(req)}
 		id, st := sim.accept(ss, &sub, now, 0, receipts)
 		if st != smpp.ESME_ROK {
 			return smpp.Reply(req, st)
@@ -153,7 +154,7 @@ func (sim *Simulator) handle(ss *sess, req smpp.PDU, receipts *[]*job, reuse boo
 	case *smpp.DataSM:
 		sub := submission{cmd: smpp.DataSMID, srcTON: p.SourceAddrTON, srcNPI: p.SourceAddrNPI, src: p.SourceAddr,
 			dstTON: p.DestAddrTON, dstNPI: p.DestAddrNPI, dst: p.DestinationAddr, esm: p.ESMClass,
-			regDel: p.RegisteredDelivery, dc: p.DataCoding, opts: p.Options}
+			regDel: p.RegisteredDelivery, dc: p.DataCoding, opts: p.Options, raw: rawPDU(req)}
 		id, st := sim.accept(ss, &sub, now, 0, receipts)
 		if st != smpp.ESME_ROK {
 			return smpp.Reply(req, st)
@@ -173,6 +174,7 @@ func (sim *Simulator) handle(ss *sess, req smpp.PDU, receipts *[]*job, reuse boo
 
 func (sim *Simulator) submitMulti(ss *sess, p *smpp.SubmitMulti, now time.Time, receipts *[]*job) smpp.PDU {
 	resp := &smpp.SubmitMultiResp{}
+	raw := rawPDU(p)
 	var num uint64
 	for _, d := range p.Dests {
 		if d.DLName != "" {
@@ -181,7 +183,7 @@ func (sim *Simulator) submitMulti(ss *sess, p *smpp.SubmitMulti, now time.Time, 
 		}
 		sub := submission{cmd: smpp.SubmitMultiID, srcTON: p.SourceAddrTON, srcNPI: p.SourceAddrNPI, src: p.SourceAddr,
 			dstTON: d.TON, dstNPI: d.NPI, dst: d.Addr, esm: p.ESMClass,
-			regDel: p.RegisteredDelivery, dc: p.DataCoding, sm: p.ShortMessage, opts: p.Options}
+			regDel: p.RegisteredDelivery, dc: p.DataCoding, sm: p.ShortMessage, opts: p.Options, raw: raw}
 		id, st := sim.accept(ss, &sub, now, num, receipts)
 		if st != smpp.ESME_ROK {
 			resp.Unsuccess = append(resp.Unsuccess, smpp.UnsuccessSME{TON: d.TON, NPI: d.NPI, Addr: d.Addr, Status: st})
@@ -214,9 +216,13 @@ func wantReceipt(regDel byte, o Outcome) bool {
 // destinations of one submit_multi share it).
 func (sim *Simulator) accept(ss *sess, sub *submission, now time.Time, num uint64, receipts *[]*job) (string, smpp.CommandStatus) {
 	var receiptCounted, receiptDue bool
+	var completed *message // a copy for the event stream
 	defer func() {
 		if receiptCounted && !receiptDue {
 			sim.sched.count(ss.systemID, -1)
+		}
+		if completed != nil {
+			sim.publish(EventMessage, completed)
 		}
 	}()
 	rule := sim.rule(sub.dst)
@@ -253,18 +259,27 @@ func (sim *Simulator) accept(ss *sess, sub *submission, now time.Time, num uint6
 
 	var m *message
 	var newMsg bool
+	var jo Outcome   // the receipt's outcome,
+	var jg uint32    // generation
+	var at time.Time // and time, read under st.mu
 	st := sim.st
 	if !isPart {
 		m = sim.newMessage(ss, sub, rule, num, id, now)
 		m.data, m.total, m.received, m.complete = part.Data, 1, 1, true
+		m.pdus = [][]byte{sub.raw}
 		st.mu.Lock()
 		st.addLocked(m)
 		st.wakeLocked(m)
-		if m.noReceipt || !wantReceipt(sub.regDel, m.outcome) {
+		if sim.hub.active() {
+			c := st.copyLocked(m)
+			completed = &c
+		}
+		if m.noReceipt || m.held || !wantReceipt(sub.regDel, m.outcome) {
 			st.mu.Unlock()
 			return id, smpp.ESME_ROK
 		}
 		m.rcptWanted++
+		jo, jg, at = m.outcome, m.rcptGen, m.doneAt
 		st.mu.Unlock()
 	} else {
 		key := setKey{key: ss.systemID + "\x00" + sub.src + "\x00" + sub.dst, ref: part.Ref}
@@ -280,6 +295,10 @@ func (sim *Simulator) accept(ss *sess, sub *submission, now time.Time, num uint6
 		if i := int(part.Seq) - 1; m.segNums[i] == 0 {
 			m.segNums[i] = num
 			m.received++
+			if m.pdus == nil {
+				m.pdus = make([][]byte, part.Total)
+			}
+			m.pdus[i] = sub.raw
 		}
 		if newMsg {
 			st.addLocked(m)
@@ -291,17 +310,21 @@ func (sim *Simulator) accept(ss *sess, sub *submission, now time.Time, num uint6
 			m.parts, m.complete = parts, true
 			delete(sim.sets, key)
 			st.wakeLocked(m)
+			if sim.hub.active() {
+				c := st.copyLocked(m)
+				completed = &c
+			}
 		} else if rerr != nil && !errors.Is(rerr, coding.ErrReassemblyFull) {
 			sim.log.Debug("smscsim: segment not reassembled", zap.Error(rerr))
 		}
-		if m.noReceipt || !wantReceipt(sub.regDel, m.outcome) {
+		if m.noReceipt || m.held || !wantReceipt(sub.regDel, m.outcome) {
 			st.mu.Unlock()
 			return id, smpp.ESME_ROK
 		}
 		m.rcptWanted++
+		jo, jg, at = m.outcome, m.rcptGen, m.doneAt
 		st.mu.Unlock()
 	}
-	at := m.doneAt
 	if at.Before(now) {
 		at = now
 	}
@@ -309,7 +332,7 @@ func (sim *Simulator) accept(ss *sess, sub *submission, now time.Time, num uint6
 		sim.metrics.fault(faultReceiptDelay).Inc()
 		at = at.Add(sim.drawDelay(fd))
 	}
-	*receipts = append(*receipts, &job{at: at, m: m, num: num, data: part.Data})
+	*receipts = append(*receipts, &job{at: at, m: m, num: num, data: part.Data, outcome: jo, gen: jg})
 	receiptDue = true
 	return id, smpp.ESME_ROK
 }
@@ -329,6 +352,7 @@ func (sim *Simulator) newMessage(ss *sess, sub *submission, rule *Rule, num uint
 	if !sim.cfg.DLRDelay.IsZero() {
 		m.doneAt = now.Add(sim.drawDelay(sim.cfg.DLRDelay))
 	}
+	m.held = sim.cfg.DLRMode == "manual"
 	return m
 }
 
@@ -394,6 +418,20 @@ func (sim *Simulator) replace(p *smpp.ReplaceSM, now time.Time) smpp.PDU {
 	}
 	m.data = bytes.Clone(p.ShortMessage) // p is reused for the next PDU
 	return &smpp.ReplaceSMResp{}
+}
+
+// rawPDU encodes req again (the session reuses the bytes it read): what
+// the detail view shows as the PDU's hex.
+func rawPDU(req smpp.PDU) []byte {
+	size := 256 // header, addresses and the usual TLVs
+	if p, ok := req.(*smpp.SubmitSM); ok {
+		size += len(p.ShortMessage)
+	}
+	b, err := smpp.AppendPDU(make([]byte, 0, size), req)
+	if err != nil {
+		return nil
+	}
+	return b
 }
 
 func truncate(s string, n int) string {

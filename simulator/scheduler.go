@@ -25,7 +25,9 @@ type job struct {
 	doneAt   time.Time
 	dup      bool
 	attempts int
-	target   *sess // the session of the last attempt
+	outcome  Outcome // what the receipt says
+	gen      uint32  // message.rcptGen when scheduled
+	target   *sess   // the session of the last attempt
 
 	// delayed response
 	s    *smpp.Session
@@ -239,7 +241,9 @@ func (sc *scheduler) wait(j *job) {
 		q.pop()
 		sc.count(j.m.systemID, -1)
 		sc.sim.st.mu.Lock()
-		old.m.rcptWanted-- // never sent: its message is delivered without it
+		if old.gen == old.m.rcptGen {
+			old.m.rcptWanted-- // never sent: its message is delivered without it
+		}
 		sc.sim.st.mu.Unlock()
 		sc.sim.metrics.receiptsDropped.Inc()
 	}
@@ -291,9 +295,9 @@ func (sc *scheduler) send(j *job, now time.Time) bool {
 	m := j.m
 	st := sim.st
 	st.mu.Lock()
-	canceled := m.canceled
+	stale := m.canceled || j.gen != m.rcptGen
 	st.mu.Unlock()
-	if canceled {
+	if stale { // canceled, or superseded by SendReceipt
 		sc.count(m.systemID, -1)
 		return true
 	}
@@ -312,10 +316,18 @@ func (sc *scheduler) send(j *job, now time.Time) bool {
 		m.rcptSentAt = now
 	}
 	m.rcptAttempts++
+	var ev *message
+	if sim.hub.active() {
+		c := st.copyLocked(m)
+		ev = &c
+	}
 	st.mu.Unlock()
-	sim.metrics.receiptSent(m.outcome.State).Inc()
+	if ev != nil {
+		sim.publish(EventReceipt, ev)
+	}
+	sim.metrics.receiptSent(j.outcome.State).Inc()
 	if ce := sim.log.Check(zap.DebugLevel, "smscsim: receipt sent"); ce != nil {
-		ce.Write(zap.String("system_id", m.systemID), zap.String("id", sim.ids.str(j.num)), zap.String("stat", m.outcome.State.Stat()),
+		ce.Write(zap.String("system_id", m.systemID), zap.String("id", sim.ids.str(j.num)), zap.String("stat", j.outcome.State.Stat()),
 			zap.Int("attempt", j.attempts), zap.Bool("duplicate", j.dup))
 	}
 	return true
@@ -363,12 +375,14 @@ func (sc *scheduler) completed(c *smpp.Call) {
 		sc.count(m.systemID, -1) // duplicates are counted pending too (below)
 		if !j.dup {
 			sim.st.mu.Lock()
-			m.rcptAcked++
+			if j.gen == m.rcptGen {
+				m.rcptAcked++
+			}
 			sim.st.mu.Unlock()
 			if f := sim.faults.Load(); f.DuplicateReceiptRate > 0 && sim.chance(f.DuplicateReceiptRate) {
 				sim.metrics.fault(faultReceiptDuplicate).Inc()
 				sc.count(m.systemID, 1)
-				sc.run(&job{at: now, m: m, num: j.num, data: j.data, doneAt: j.doneAt, dup: true}, now)
+				sc.run(&job{at: now, m: m, num: j.num, data: j.data, doneAt: j.doneAt, dup: true, outcome: j.outcome, gen: j.gen}, now)
 			}
 		}
 	} else {
@@ -384,7 +398,7 @@ func (sc *scheduler) completed(c *smpp.Call) {
 // receiptPDU builds the deliver_sm of j's receipt.
 func (sim *Simulator) receiptPDU(j *job) *smpp.DeliverSM {
 	m := j.m
-	o := m.outcome
+	o := j.outcome
 	id := sim.ids.receiptID(j.num, sim.cfg.ReceiptIDFormat)
 	tlvID := id
 	if sim.cfg.ReceiptTLVKeepsID {

@@ -9,8 +9,15 @@
 //	sim, err := simulator.Start(simulator.Config{SMPPAddr: "127.0.0.1:0", Seed: 1})
 //	...
 //	defer sim.Close(context.Background())
-//	// point the code under test at sim.Addr(), then:
-//	msg, err := sim.WaitForMessage(ctx, simulator.Filter{To: "+4915112345678"})
+//	// point the code under test at sim.Addr(), then, for each SMS:
+//	f := simulator.Filter{To: "+4915112345678"}
+//	if last, ok := sim.Latest(f); ok {
+//		f.SinceID = last.ID // the cursor: only what completes after it
+//	}
+//	// ... make the code under test send ...
+//	msg, err := sim.WaitForMessage(ctx, f) // never an older SMS; msg.Code is the OTP
+//
+// (simulatortest.New(t) does the starting, the cleanup and the cursor.)
 //
 // The submit path runs on each session's read loop and stores the raw user
 // data (text is decoded when read); receipts come from one scheduler
@@ -19,11 +26,14 @@ package simulator
 
 import (
 	"context"
+	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,7 +55,10 @@ type Simulator struct {
 	num atomic.Uint64 // the last message id number given
 
 	srv    *smpp.Server
-	ln     net.Listener
+	ln     net.Listener // nil with SMPPAddr "off"
+	tlsLn  net.Listener // nil without TLS
+	hub    hub
+	sessN  atomic.Uint64 // the last session id given
 	httpLn net.Listener
 	httpS  *http.Server
 	mux    http.Handler
@@ -87,6 +100,7 @@ type account struct {
 
 // sess is the simulator's record of a bound session.
 type sess struct {
+	id       string
 	s        *smpp.Session
 	acct     *account
 	systemID string
@@ -144,17 +158,38 @@ func Start(cfg Config) (*Simulator, error) {
 	sim.SetFaults(cfg.Faults)
 	sim.mux = sim.newHandler()
 
-	ln, err := net.Listen("tcp", cfg.SMPPAddr)
-	if err != nil {
+	closeAll := func() {
+		for _, l := range []net.Listener{sim.ln, sim.tlsLn, sim.httpLn} {
+			if l != nil {
+				l.Close()
+			}
+		}
 		sim.cancel()
-		return nil, fmt.Errorf("simulator: SMPP listener: %w", err)
 	}
-	sim.ln = ln
+	if cfg.SMPPAddr != "off" {
+		ln, err := net.Listen("tcp", cfg.SMPPAddr)
+		if err != nil {
+			closeAll()
+			return nil, fmt.Errorf("simulator: SMPP listener: %w", err)
+		}
+		sim.ln = ln
+	}
+	if cfg.TLS != nil {
+		ln, err := net.Listen("tcp", cfg.SMPPTLSAddr)
+		if err != nil {
+			closeAll()
+			return nil, fmt.Errorf("simulator: SMPP over TLS listener: %w", err)
+		}
+		tc := cfg.TLS.Clone()
+		if tc.MinVersion == 0 {
+			tc.MinVersion = tls.VersionTLS12
+		}
+		sim.tlsLn = tls.NewListener(ln, tc)
+	}
 	if cfg.HTTPAddr != "" {
 		hl, err := net.Listen("tcp", cfg.HTTPAddr)
 		if err != nil {
-			ln.Close()
-			sim.cancel()
+			closeAll()
 			return nil, fmt.Errorf("simulator: HTTP listener: %w", err)
 		}
 		sim.httpLn = hl
@@ -170,13 +205,18 @@ func Start(cfg Config) (*Simulator, error) {
 		Logger:       cfg.Logger,
 	}
 	sim.sched = newScheduler(sim)
-	sim.wg.Add(1)
-	go func() {
-		defer sim.wg.Done()
-		if err := sim.srv.Serve(ln); err != nil && !errors.Is(err, smpp.ErrServerClosed) {
-			sim.log.Error("smscsim: SMPP listener failed", zap.Error(err))
+	for _, ln := range []net.Listener{sim.ln, sim.tlsLn} {
+		if ln == nil {
+			continue
 		}
-	}()
+		sim.wg.Add(1)
+		go func() {
+			defer sim.wg.Done()
+			if err := sim.srv.Serve(ln); err != nil && !errors.Is(err, smpp.ErrServerClosed) {
+				sim.log.Error("smscsim: SMPP listener failed", zap.String("addr", ln.Addr().String()), zap.Error(err))
+			}
+		}()
+	}
 	if sim.httpS != nil {
 		sim.wg.Add(1)
 		go func() {
@@ -186,15 +226,37 @@ func Start(cfg Config) (*Simulator, error) {
 			}
 		}()
 	}
-	sim.log.Info("smscsim: started", zap.String("smpp", sim.Addr()), zap.String("http", sim.HTTPAddr()),
+	sim.log.Info("smscsim: started", zap.String("smpp", sim.plainAddr()), zap.String("smpp_tls", sim.TLSAddr()), zap.String("http", sim.HTTPAddr()),
+		zap.String("dlr_mode", cfg.DLRMode),
 		zap.Int("accounts", len(cfg.Accounts)), zap.Stringer("dlr_delay", cfg.DLRDelay),
 		zap.Stringer("dlr_outcomes", cfg.DLROutcomes), zap.String("message_id_format", cfg.MessageIDFormat),
 		zap.String("receipt_id_format", cfg.ReceiptIDFormat), zap.Int("retention", cfg.Retention), zap.Int("rules", len(cfg.Rules)))
 	return sim, nil
 }
 
-// Addr is the SMPP listener's host:port.
-func (sim *Simulator) Addr() string { return sim.ln.Addr().String() }
+// Addr is the plain SMPP listener's host:port, or the TLS listener's
+// when there is no plain one.
+func (sim *Simulator) Addr() string {
+	if sim.ln == nil {
+		return sim.TLSAddr()
+	}
+	return sim.ln.Addr().String()
+}
+
+func (sim *Simulator) plainAddr() string {
+	if sim.ln == nil {
+		return ""
+	}
+	return sim.ln.Addr().String()
+}
+
+// TLSAddr is the SMPP over TLS listener's host:port, "" without one.
+func (sim *Simulator) TLSAddr() string {
+	if sim.tlsLn == nil {
+		return ""
+	}
+	return sim.tlsLn.Addr().String()
+}
 
 // HTTPAddr is the HTTP listener's host:port, "" without one.
 func (sim *Simulator) HTTPAddr() string {
@@ -218,6 +280,7 @@ func (sim *Simulator) Close(ctx context.Context) error {
 		sim.st.mu.Lock()
 		sim.st.closeLocked()
 		sim.st.mu.Unlock()
+		sim.closeHub()
 		sim.sched.close()
 		var errs []error
 		if err := sim.srv.Shutdown(ctx); err != nil {
@@ -236,15 +299,23 @@ func (sim *Simulator) Close(ctx context.Context) error {
 	return sim.closeErr
 }
 
-// Messages returns the stored messages matching f, newest first.
+// Messages returns the stored messages matching f, newest first (by
+// arrival); none for a Filter.SinceID that is no message id.
 func (sim *Simulator) Messages(f Filter) []Message {
-	snap := sim.st.snapshot(f, false)
+	snap, err := sim.st.snapshot(f, false)
+	if err != nil {
+		return nil
+	}
 	now := time.Now()
 	out := make([]Message, len(snap))
 	for i := range snap {
-		out[i] = snap[i].export(&sim.ids, now)
+		out[i] = sim.export(&snap[i], now)
 	}
 	return out
+}
+
+func (sim *Simulator) export(m *message, now time.Time) Message {
+	return m.export(&sim.ids, now, sim.cfg.codeRE)
 }
 
 // Message returns the message with the id (that of any of its segments).
@@ -257,22 +328,53 @@ func (sim *Simulator) Message(id string) (Message, bool) {
 	}
 	c := sim.st.copyLocked(m)
 	sim.st.mu.Unlock()
-	return c.export(&sim.ids, time.Now()), true
+	out := sim.export(&c, time.Now())
+	if len(c.pdus) > 0 {
+		out.PDUs = make([]string, len(c.pdus))
+		for i, b := range c.pdus {
+			out.PDUs[i] = hex.EncodeToString(b)
+		}
+	}
+	return out, true
 }
 
-// WaitForMessage returns the newest complete message matching f, waiting
-// for one to arrive while there is none (f.Limit is ignored). It returns
-// ctx's error when ctx ends first.
+// Latest returns the complete message matching f that completed last
+// (f.Limit is ignored), and false when there is none.
+func (sim *Simulator) Latest(f Filter) (Message, bool) {
+	st := sim.st
+	st.mu.Lock()
+	if st.resolveLocked(&f) != nil {
+		st.mu.Unlock()
+		return Message{}, false
+	}
+	m := st.latestLocked(&f)
+	if m == nil {
+		st.mu.Unlock()
+		return Message{}, false
+	}
+	c := st.copyLocked(m)
+	st.mu.Unlock()
+	return sim.export(&c, time.Now()), true
+}
+
+// WaitForMessage returns the complete message matching f that completed
+// last, waiting for one to arrive while there is none (f.Limit is
+// ignored). Without f.SinceID or f.Since that is the newest message that
+// already exists, however old: to read the message a test is about to
+// cause, take the cursor first (Latest, before the send) and wait with
+// SinceID set to its id. It returns ctx's error when ctx ends first.
 func (sim *Simulator) WaitForMessage(ctx context.Context, f Filter) (Message, error) {
 	st := sim.st
 	for {
 		st.mu.Lock()
-		var found *message
-		st.eachLocked(&f, true, func(m *message) bool { found = m; return false })
-		if found != nil {
+		if err := st.resolveLocked(&f); err != nil {
+			st.mu.Unlock()
+			return Message{}, err
+		}
+		if found := st.latestLocked(&f); found != nil {
 			c := st.copyLocked(found)
 			st.mu.Unlock()
-			return c.export(&sim.ids, time.Now()), nil
+			return sim.export(&c, time.Now()), nil
 		}
 		if st.closed {
 			st.mu.Unlock()
@@ -291,6 +393,136 @@ func (sim *Simulator) WaitForMessage(ctx context.Context, f Filter) (Message, er
 			return Message{}, fmt.Errorf("simulator: waiting for a message to %q: %w", f.To, ctx.Err())
 		}
 	}
+}
+
+// ErrNotFound is the error for an id that names no stored message or no
+// bound session.
+var ErrNotFound = errors.New("simulator: not found")
+
+// DeleteMessage forgets the message with the id (any of its segments'
+// ids). Receipts already scheduled for it are still sent.
+func (sim *Simulator) DeleteMessage(id string) error {
+	st := sim.st
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	m := st.lookupLocked(id)
+	if m == nil {
+		return fmt.Errorf("%w: no message with id %q", ErrNotFound, id)
+	}
+	st.deleteLocked(m)
+	for k, x := range sim.sets {
+		if x == m {
+			delete(sim.sets, k)
+		}
+	}
+	return nil
+}
+
+// DeleteMessages forgets the messages matching f (every message for the
+// zero Filter, as Reset) and returns how many.
+func (sim *Simulator) DeleteMessages(f Filter) (int, error) {
+	if f == (Filter{}) {
+		n := sim.st.count()
+		sim.Reset()
+		return n, nil
+	}
+	st := sim.st
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if err := st.resolveLocked(&f); err != nil {
+		return 0, err
+	}
+	var del []*message
+	st.eachLocked(&f, false, func(m *message) bool { del = append(del, m); return true })
+	for _, m := range del {
+		st.deleteLocked(m)
+		for k, x := range sim.sets {
+			if x == m {
+				delete(sim.sets, k)
+			}
+		}
+	}
+	return len(del), nil
+}
+
+// ReceiptRequest asks for a message's receipt: its stat word (default
+// DELIVRD), err code (default DefaultErr of the stat) and delay from now
+// (a fixed delay or a range).
+type ReceiptRequest struct {
+	Stat  string `json:"stat"`
+	Err   string `json:"err"`
+	Delay Delay  `json:"delay"`
+}
+
+// ErrInvalidReceipt is the error of a ReceiptRequest that cannot be sent.
+var ErrInvalidReceipt = errors.New("simulator: invalid receipt")
+
+// ScheduledReceipt is the answer of SendReceipt.
+type ScheduledReceipt struct {
+	Status  string    `json:"status"` // "scheduled"
+	Stat    string    `json:"stat"`
+	Err     string    `json:"err"`
+	SendAt  time.Time `json:"send_at"`
+	Message Message   `json:"message"` // as it is when scheduled
+}
+
+// SendReceipt schedules the receipt of the message with the id, one per
+// segment received, whatever its registered_delivery asked for and
+// whether or not a receipt was sent before: the message takes that
+// outcome, and receipts it still owed from before are not sent.
+func (sim *Simulator) SendReceipt(id string, r ReceiptRequest) (ScheduledReceipt, error) {
+	if r.Stat == "" {
+		r.Stat = "DELIVRD"
+	}
+	state, err := parseStat(r.Stat)
+	if err != nil {
+		return ScheduledReceipt{}, fmt.Errorf("%w: %w", ErrInvalidReceipt, err)
+	}
+	if r.Err == "" {
+		r.Err = DefaultErr(state)
+	} else if len(r.Err) > 3 {
+		return ScheduledReceipt{}, fmt.Errorf("%w: err %q: want at most 3 characters", ErrInvalidReceipt, r.Err)
+	}
+	now := time.Now()
+	at := now.Add(sim.drawDelay(r.Delay))
+	st := sim.st
+	st.mu.Lock()
+	m := st.lookupLocked(id)
+	if m == nil || m.deleted {
+		st.mu.Unlock()
+		return ScheduledReceipt{}, fmt.Errorf("%w: no message with id %q", ErrNotFound, id)
+	}
+	m.rcptGen++
+	m.held, m.canceled, m.noReceipt = false, false, false
+	m.outcome = Outcome{State: state, Err: r.Err, Weight: 1}
+	m.doneAt = at
+	m.rcptSentAt, m.rcptAttempts, m.rcptAcked = time.Time{}, 0, 0
+	var jobs []*job
+	add := func(num uint64, data []byte) {
+		jobs = append(jobs, &job{at: at, m: m, num: num, data: data, doneAt: at, outcome: m.outcome, gen: m.rcptGen})
+	}
+	if m.segNums == nil {
+		add(m.num, m.data)
+	} else {
+		for i, n := range m.segNums {
+			if n == 0 {
+				continue
+			}
+			var data []byte
+			if i < len(m.parts) {
+				data = m.parts[i]
+			}
+			add(n, data)
+		}
+	}
+	m.rcptWanted = len(jobs)
+	c := st.copyLocked(m)
+	st.mu.Unlock()
+	for _, j := range jobs {
+		sim.sched.count(m.systemID, 1)
+		sim.sched.add(j)
+	}
+	return ScheduledReceipt{Status: "scheduled", Stat: state.Stat(), Err: r.Err, SendAt: at, Message: sim.export(&c, now)}, nil
 }
 
 // Reset forgets all messages (receipts already scheduled are still sent).
@@ -331,6 +563,8 @@ func (sim *Simulator) SetFaults(f Faults) {
 
 // SessionInfo describes a bound session.
 type SessionInfo struct {
+	// ID names the session in DELETE /api/sessions/{id}.
+	ID            string    `json:"id"`
 	SystemID      string    `json:"system_id"`
 	BindType      string    `json:"bind_type"`
 	Peer          string    `json:"peer"`
@@ -349,7 +583,7 @@ func (sim *Simulator) Sessions() []SessionInfo {
 	out := make([]SessionInfo, 0, len(sim.sessions))
 	for _, ss := range sim.sessions {
 		out = append(out, SessionInfo{
-			SystemID: ss.systemID, BindType: bindName(ss.bind), Peer: ss.s.RemoteAddr().String(), BoundAt: ss.boundAt,
+			ID: ss.id, SystemID: ss.systemID, BindType: bindName(ss.bind), Peer: ss.s.RemoteAddr().String(), BoundAt: ss.boundAt,
 			Requests: ss.requests.Load(), Submits: ss.submits.Load(), ReceiptsSent: ss.rcptSent.Load(),
 			ReceiptsAcked: ss.rcptAcked.Load(), MOSent: ss.moSent.Load(), WindowInUse: ss.s.Stats().WindowInUse,
 		})
@@ -357,6 +591,34 @@ func (sim *Simulator) Sessions() []SessionInfo {
 	sim.smu.RUnlock()
 	sortSessions(out)
 	return out
+}
+
+// CloseSession ends the bound session with the id: with abrupt, the
+// connection is cut at once; else the simulator sends unbind and waits
+// for unbind_resp (bounded by ctx) before it closes the connection.
+func (sim *Simulator) CloseSession(ctx context.Context, id string, abrupt bool) error {
+	var target *sess
+	sim.smu.RLock()
+	for _, ss := range sim.sessions {
+		if ss.id == id {
+			target = ss
+			break
+		}
+	}
+	sim.smu.RUnlock()
+	if target == nil {
+		return fmt.Errorf("%w: no session with id %q", ErrNotFound, id)
+	}
+	sim.log.Info("smscsim: closing a session over the API", zap.String("system_id", target.systemID), zap.String("id", id), zap.Bool("abrupt", abrupt))
+	if abrupt {
+		target.s.Abort()
+		return nil
+	}
+	err := target.s.Close(ctx)
+	if err != nil {
+		target.s.Abort()
+	}
+	return err
 }
 
 func sortSessions(out []SessionInfo) {
@@ -386,7 +648,7 @@ func (sim *Simulator) authenticate(ctx context.Context, s *smpp.Session, b *smpp
 	if sim.ctx.Err() != nil {
 		return smpp.ESME_RBINDFAIL
 	}
-	ss := &sess{s: s, systemID: b.SystemID, bind: b.Type, boundAt: time.Now()}
+	ss := &sess{s: s, systemID: b.SystemID, bind: b.Type, boundAt: time.Now(), id: strconv.FormatUint(sim.sessN.Add(1), 10)}
 	refuse := func(st smpp.CommandStatus, reason string) smpp.CommandStatus {
 		sim.log.Info("smscsim: bind refused: "+reason, zap.String("system_id", b.SystemID), zap.String("bind", bindName(b.Type)),
 			zap.String("peer", s.RemoteAddr().String()), zap.String("status", st.Name()))

@@ -3,6 +3,8 @@ package simulator
 import (
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -51,6 +53,18 @@ type Message struct {
 	State string `json:"state"`
 	// DataHex is the user data in hex when it is not text.
 	DataHex string `json:"data_hex,omitempty"`
+	// Codes are the codes found in Text: the matches of the configured
+	// code pattern first, then every run of 4 to 10 digits; never null.
+	// Code is the first of them, "" when there is none.
+	Codes []string `json:"codes"`
+	Code  string   `json:"code"`
+	// PDUs are the hex of each segment's request PDU, re-encoded from
+	// what was decoded, in segment order ("" for a segment missing);
+	// only in GET /api/messages/{id} (Simulator.Message).
+	PDUs []string `json:"pdus,omitempty"`
+	// Held is true while the message waits for a receipt asked for over
+	// the API (DLR mode manual).
+	Held bool `json:"held,omitempty"`
 }
 
 // ReceiptInfo is what the simulator sent as the message's receipt.
@@ -67,12 +81,26 @@ type ReceiptInfo struct {
 }
 
 // Filter selects messages. Empty fields match everything; To and From
-// ignore a leading '+'.
+// ignore a leading '+'. SystemID is the namespace: the system_id the
+// message was submitted on.
 type Filter struct {
 	To, From, SystemID string
 	// Limit is the most messages returned; 0 is no limit.
 	Limit int
+	// SinceID keeps only the messages that completed after the message
+	// with that id (any of its segments' ids) did: the cursor of a test
+	// that reads the next message to a number. An id no longer stored
+	// (deleted, or dropped by the retention) still orders by its number.
+	SinceID string
+	// Since keeps only the messages received after that time.
+	Since time.Time
+
+	sinceSeq, sinceNum uint64 // SinceID resolved (resolveLocked)
 }
+
+// ErrUnknownSince is the error of a Filter.SinceID that is no message id
+// of the simulator's format.
+var ErrUnknownSince = errors.New("simulator: since: not a message id")
 
 func trimPlus(s string) string { return strings.TrimPrefix(s, "+") }
 
@@ -94,14 +122,22 @@ type message struct {
 	data     []byte
 	parts    [][]byte
 	segNums  []uint64 // segment id numbers by seq (0: missing)
+	pdus     [][]byte // each segment's request PDU, by seq
 	total    int      // segments expected (1 for a lone message)
 	received int
 	complete bool
+
+	// seq orders messages by completion (by arrival of the first
+	// segment while incomplete): SinceID and Latest go by it.
+	seq uint64
 
 	outcome   Outcome
 	doneAt    time.Time // the outcome is reached then
 	canceled  bool
 	noReceipt bool
+	held      bool   // no receipt until one is asked for (DLR mode manual)
+	deleted   bool   // deleted over the API; its ring slot is reused later
+	rcptGen   uint32 // receipts of older generations are not sent (SendReceipt)
 
 	rcptWanted   int // receipts scheduled (one per segment)
 	rcptSentAt   time.Time
@@ -113,7 +149,7 @@ func (m *message) state(now time.Time) dlr.State {
 	switch {
 	case m.canceled:
 		return dlr.Deleted
-	case now.Before(m.doneAt):
+	case m.held, now.Before(m.doneAt):
 		return dlr.Enroute
 	}
 	return m.outcome.State
@@ -122,7 +158,26 @@ func (m *message) state(now time.Time) dlr.State {
 func (m *message) matches(f *Filter) bool {
 	return (f.To == "" || trimPlus(m.to) == trimPlus(f.To)) &&
 		(f.From == "" || trimPlus(m.from) == trimPlus(f.From)) &&
-		(f.SystemID == "" || m.systemID == f.SystemID)
+		(f.SystemID == "" || m.systemID == f.SystemID) &&
+		(f.Since.IsZero() || m.receivedAt.After(f.Since)) &&
+		(f.SinceID == "" || (f.sinceSeq != 0 && m.seq > f.sinceSeq) || (f.sinceSeq == 0 && m.num > f.sinceNum))
+}
+
+// resolveLocked finds the order of f.SinceID. s.mu held.
+func (s *store) resolveLocked(f *Filter) error {
+	f.sinceSeq, f.sinceNum = 0, 0
+	if f.SinceID == "" {
+		return nil
+	}
+	n, ok := s.ids.parse(f.SinceID)
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownSince, f.SinceID)
+	}
+	f.sinceNum = n
+	if m := s.byNum[n]; m != nil {
+		f.sinceSeq = m.seq
+	}
+	return nil
 }
 
 // store keeps the last N messages in a ring, indexed by id number.
@@ -135,6 +190,7 @@ type store struct {
 	byNum   map[uint64]*message
 	byTo    map[string][]*message // by destination without '+', oldest first
 	dropped uint64
+	seq     uint64 // the last message seq given
 	// WaitForMessage callers, by the number they wait for ("" for any):
 	// the channel is closed when a message to that number completes.
 	waits  map[string]*waitSet
@@ -149,7 +205,9 @@ func newStore(n int, ids *idGen) *store {
 
 // addLocked inserts m, dropping the oldest message when full. s.mu held.
 func (s *store) addLocked(m *message) {
-	if old := s.ring[s.next]; old != nil {
+	s.seq++
+	m.seq = s.seq
+	if old := s.ring[s.next]; old != nil && !old.deleted {
 		s.forgetLocked(old)
 		s.dropped++
 		if s.onDrop != nil {
@@ -220,8 +278,11 @@ func (s *store) waitLocked(to string) (<-chan struct{}, func()) {
 }
 
 // wakeLocked tells the WaitForMessage callers waiting for m's number, or
-// for any, that m completed. s.mu held.
+// for any, that m completed, and gives m its place in the completion
+// order. s.mu held.
 func (s *store) wakeLocked(m *message) {
+	s.seq++
+	m.seq = s.seq
 	if len(s.waits) == 0 {
 		return
 	}
@@ -260,6 +321,29 @@ func (s *store) reset() {
 	s.next = 0
 }
 
+// deleteLocked forgets m; its ring slot stays taken until reused. s.mu
+// held.
+func (s *store) deleteLocked(m *message) {
+	if m.deleted {
+		return
+	}
+	s.forgetLocked(m)
+	m.deleted = true
+}
+
+// latestLocked is the complete message matching f that completed last.
+// s.mu held.
+func (s *store) latestLocked(f *Filter) *message {
+	var found *message
+	s.eachLocked(f, true, func(m *message) bool {
+		if found == nil || m.seq > found.seq {
+			found = m
+		}
+		return true
+	})
+	return found
+}
+
 func (s *store) count() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -267,22 +351,25 @@ func (s *store) count() int {
 }
 
 // snapshot copies the messages matching f, newest first.
-func (s *store) snapshot(f Filter, completeOnly bool) []message {
+func (s *store) snapshot(f Filter, completeOnly bool) ([]message, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.resolveLocked(&f); err != nil {
+		return nil, err
+	}
 	var out []message
 	s.eachLocked(&f, completeOnly, func(m *message) bool {
 		out = append(out, s.copyLocked(m))
 		return f.Limit == 0 || len(out) < f.Limit
 	})
-	return out
+	return out, nil
 }
 
 // eachLocked calls fn on the messages matching f, newest first, until fn
 // returns false. With f.To it looks only at that number's messages. s.mu
 // held.
 func (s *store) eachLocked(f *Filter, completeOnly bool, fn func(*message) bool) {
-	ok := func(m *message) bool { return m.matches(f) && (!completeOnly || m.complete) }
+	ok := func(m *message) bool { return !m.deleted && m.matches(f) && (!completeOnly || m.complete) }
 	if f.To != "" {
 		l := s.byTo[trimPlus(f.To)]
 		for i := len(l) - 1; i >= 0; i-- {
@@ -296,7 +383,7 @@ func (s *store) eachLocked(f *Filter, completeOnly bool, fn func(*message) bool)
 	for i := 1; i <= n; i++ {
 		m := s.ring[(s.next-i+n)%n]
 		if m == nil {
-			return
+			return // the ring fills from slot 0 (reset starts it over)
 		}
 		if ok(m) && !fn(m) {
 			return
@@ -308,18 +395,20 @@ func (s *store) copyLocked(m *message) message {
 	c := *m
 	c.parts = append([][]byte(nil), m.parts...)
 	c.segNums = append([]uint64(nil), m.segNums...)
+	c.pdus = append([][]byte(nil), m.pdus...)
 	return c
 }
 
 var errClosed = errors.New("simulator: closed")
 
-// export turns a copy of a stored message into a Message, decoding its text.
-func (m *message) export(ids *idGen, now time.Time) Message {
+// export turns a copy of a stored message into a Message, decoding its
+// text and finding its codes (codeRE may be nil).
+func (m *message) export(ids *idGen, now time.Time, codeRE *regexp.Regexp) Message {
 	out := Message{
 		ID: m.id, SystemID: m.systemID, From: m.from, To: m.to, DataCoding: m.dc,
 		Segments: m.total, ReceivedAt: m.receivedAt, SegmentsReceived: m.received, Complete: m.complete,
 		Command: m.cmd.String(), SourceTON: m.srcTON, SourceNPI: m.srcNPI, DestTON: m.dstTON, DestNPI: m.dstNPI,
-		ESMClass: m.esm, RegisteredDelivery: m.regDel, State: m.state(now).String(),
+		ESMClass: m.esm, RegisteredDelivery: m.regDel, State: m.state(now).String(), Held: m.held,
 	}
 	if len(m.segNums) > 0 {
 		out.SegmentIDs = make([]string, len(m.segNums))
@@ -341,6 +430,10 @@ func (m *message) export(ids *idGen, now time.Time) Message {
 		out.Text = text
 	} else {
 		out.DataHex = hex.EncodeToString(data)
+	}
+	out.Codes = findCodes(out.Text, codeRE)
+	if len(out.Codes) > 0 {
+		out.Code = out.Codes[0]
 	}
 	if !m.rcptSentAt.IsZero() {
 		out.Receipt = &ReceiptInfo{Stat: m.outcome.State.Stat(), Err: m.outcome.Err, SentAt: m.rcptSentAt,

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"os"
@@ -34,6 +35,9 @@ var spec = &conf.Spec{
 		{Group: gFile, Name: "config", Usage: "YAML file with the settings"},
 
 		{Group: gListen, Name: "smpp", Key: "smpp", Value: simulator.DefaultSMPPAddr, Default: simulator.DefaultSMPPAddr, Usage: "SMPP listen address (port 0: a free port)"},
+		{Group: gListen, Name: "smpp-tls", Key: "smpp_tls", Value: simulator.DefaultSMPPTLSAddr, Default: simulator.DefaultSMPPTLSAddr, Usage: "SMPP over TLS listen address, with --smpp-tls-cert (--smpp off: TLS only)"},
+		{Group: gListen, Name: "smpp-tls-cert", Key: "smpp_tls_cert", Usage: "certificate (PEM, chain first) to serve SMPP over TLS with"},
+		{Group: gListen, Name: "smpp-tls-key", Key: "smpp_tls_key", Usage: "key (PEM) of --smpp-tls-cert"},
 		{Group: gListen, Name: "http", Key: "http", Value: simulator.DefaultHTTPAddr, Default: simulator.DefaultHTTPAddr, Usage: `HTTP API listen address ("" or "off": none)`},
 		{Group: gListen, Name: "account", Kind: conf.List, Env: "-", Usage: "an account that may bind: ID:PASSWORD[:bind=tx+rx+trx,max_binds=N,tps=N,system_type=T] (repeatable; SMSCSIM_ACCOUNT takes several separated by spaces; the file's accounts: a list of {system_id, password, system_type, bind_types, max_binds, tps}); with none, any bind is accepted"},
 		{Group: gListen, Name: "system-id", Key: "system_id", Value: "smscsim", Default: "smscsim", Usage: "system_id in bind responses"},
@@ -41,6 +45,8 @@ var spec = &conf.Spec{
 
 		{Group: gReceipts, Name: "dlr-delay", Key: "dlr_delay", Value: "0", Default: "0", Usage: "delay before a receipt: a duration (100ms, 2s) or a range (1s-5s)"},
 		{Group: gReceipts, Name: "dlr-outcomes", Key: "dlr_outcomes", Value: "DELIVRD=1", Default: "DELIVRD=1", Usage: "receipt outcomes and their weights, STAT[:ERR]=W,...: DELIVRD, UNDELIV, EXPIRED, REJECTD, DELETED, UNKNOWN, ACCEPTD"},
+		{Group: gReceipts, Name: "dlr-mode", Key: "dlr_mode", Value: "auto", Default: "auto", Usage: "auto (receipts as --dlr-delay and --dlr-outcomes say) or manual (none until POST /api/messages/{id}/receipt)"},
+		{Group: gReceipts, Name: "code-pattern", Key: "code_pattern", Usage: "regular expression of the codes in a message (its first group when it has one), found before the runs of 4 to 10 digits"},
 		{Group: gReceipts, Name: "message-id-format", Key: "message_id_format", Value: "dec", Default: "dec", Usage: "message ids: dec, hex or uuid"},
 		{Group: gReceipts, Name: "receipt-id-format", Key: "receipt_id_format", Value: "same", Default: "same", Usage: "ids in receipts: same (as submit_sm_resp), dec or hex"},
 		{Group: gReceipts, Name: "receipt-tlv-keeps-id", Key: "receipt_tlv_keeps_id", Kind: conf.Bool, Usage: "keep the submit_sm_resp id in receipted_message_id (only the text follows --receipt-id-format)"},
@@ -202,6 +208,16 @@ func loadConfig(c *cli.Context) (simulator.Config, logConfig, error) {
 	}
 	if err := f.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("faults: %w", err))
+	}
+	cfg.DLRMode = c.String("dlr-mode")
+	cfg.CodePattern = c.String("code-pattern")
+	cfg.SMPPTLSAddr = c.String("smpp-tls")
+	if cert, key := c.String("smpp-tls-cert"), c.String("smpp-tls-key"); cert != "" || key != "" {
+		if pair, err := tls.LoadX509KeyPair(cert, key); err != nil {
+			errs = append(errs, fmt.Errorf("smpp-tls-cert, smpp-tls-key: %w", err))
+		} else {
+			cfg.TLS = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+		}
 	}
 	lc := logConfig{level: c.String("log-level"), format: c.String("log-format")}
 	return cfg, lc, errors.Join(errs...)

@@ -44,9 +44,16 @@ Rules by destination prefix (--rule, repeatable; a leading + is ignored):
   +1555000 UNDELIV err 001, +1555001 rejected ESME_RINVDSTADR, +1555002 no receipt,
   +1555003 EXPIRED err 002, +1555004 rejected ESME_RTHROTTLED.
 
-HTTP API: GET /api/messages?to=&from=&system_id=&limit=, GET /api/messages/{id},
-DELETE /api/messages, POST /api/mo {"from","to","text","system_id"}, GET /api/sessions,
-GET|PUT|PATCH /api/faults, GET /metrics, GET /healthz, GET /openapi.yaml (the API described).
+HTTP API: GET /api/messages?to=&from=&system_id=&since=&limit=&wait=,
+GET /api/messages/latest?to=&system_id=&since=&wait=, GET|DELETE /api/messages/{id},
+POST /api/messages/{id}/receipt {"stat","err","delay"}, DELETE /api/messages?to=&system_id=,
+POST /api/mo {"from","to","text","system_id"}, GET /api/sessions?system_id=,
+DELETE /api/sessions/{id}[?abrupt=1], GET /api/events (server-sent events),
+GET|PUT|PATCH /api/faults, GET /metrics, GET /healthz, GET /openapi.yaml (the API described),
+GET / (the inbox page).
+To read the next SMS to a number without ever reading an older one: take
+id = GET /api/messages/latest?to=N (none: 404) before the send, then
+GET /api/messages/latest?to=N&since=ID&wait=10s (no since when there was none).
 
 YAML file (--config): keys as the flags with underscores (smpp, http, dlr_delay, ...),
 accounts as a list of {system_id, password, system_type, bind_types, max_binds, tps},
