@@ -393,6 +393,12 @@ func TestSMSCSimDocument(t *testing.T) {
 	c.do("GET", "/api/messages/{id}", "/api/messages/"+id, nil)
 	c.do("GET", "/api/messages/{id}", "/api/messages/nope", nil)
 	c.do("GET", "/api/messages", "/api/messages?limit=x", nil)
+	c.do("GET", "/api/messages", "/api/messages?since=yesterday", nil)
+	c.do("GET", "/api/messages/latest", "/api/messages/latest?to=4915112345678", nil)
+	c.do("GET", "/api/messages/latest", "/api/messages/latest?to=4915112345678&since="+id, nil) // 404
+	c.do("POST", "/api/messages/{id}/receipt", "/api/messages/"+id+"/receipt", map[string]any{"stat": "UNDELIV", "delay": "10ms"})
+	c.do("POST", "/api/messages/{id}/receipt", "/api/messages/"+id+"/receipt", map[string]any{"stat": "NOPE"})
+	c.do("POST", "/api/messages/{id}/receipt", "/api/messages/nope/receipt", nil)
 	c.do("GET", "/api/sessions", "/api/sessions", nil)
 	c.do("GET", "/api/faults", "/api/faults", nil)
 	c.do("PATCH", "/api/faults", "/api/faults", map[string]any{"disconnect_after": 0})
@@ -400,7 +406,11 @@ func TestSMSCSimDocument(t *testing.T) {
 	c.do("PUT", "/api/faults", "/api/faults", map[string]any{})
 	c.do("POST", "/api/mo", "/api/mo", map[string]any{"from": "+4915112345678", "to": "OTPD", "text": "STOP"})
 	c.do("POST", "/api/mo", "/api/mo", map[string]any{"colour": "blue"})
+	c.do("DELETE", "/api/messages/{id}", "/api/messages/"+id, nil)
+	c.do("DELETE", "/api/messages/{id}", "/api/messages/"+id, nil) // 404
+	c.do("DELETE", "/api/messages", "/api/messages?since="+id, nil)
 	c.do("DELETE", "/api/messages", "/api/messages", nil)
+	c.do("DELETE", "/api/sessions/{id}", "/api/sessions/nope", nil)
 	c.do("GET", "/healthz", "/healthz", nil)
 	resp, err := http.Get(c.base + "/openapi.yaml")
 	if err != nil {
