@@ -49,6 +49,10 @@ type HTTPConfig struct {
 	NoAuthPublic bool `yaml:"no_auth_public"`
 	// ReadTimeout bounds reading a request, headers and body; default 30s.
 	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// Demo serves the try-it page at /demo with a real SMSC too (the
+	// embedded default always serves it): anyone who reaches it can send
+	// codes, within the rate limits.
+	Demo bool `yaml:"demo"`
 }
 
 // SMSCConfig is the SMPP link, named as operators know it from Kannel and

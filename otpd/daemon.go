@@ -35,6 +35,7 @@ type Daemon struct {
 	door    *SMPPDoor   // the SMPP listener for applications, nil without one
 	sim     *simulator.Simulator
 	api     *API
+	pages   *pages
 	srv     *http.Server
 	ln      net.Listener
 	served  chan error
@@ -144,6 +145,8 @@ func Start(cfg Config, log *zap.Logger) (d *Daemon, err error) {
 
 	auth := !cfg.Embedded() && !cfg.HTTP.NoAuth
 	d.api = NewAPI(d.svc, d.pool.Ready, auth)
+	d.pages = newPages(d, auth)
+	d.pages.register(d.api.mux)
 	d.srv = &http.Server{Handler: d.api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: cfg.HTTP.ReadTimeout, IdleTimeout: 2 * time.Minute,
 		ErrorLog: zap.NewStdLog(log.Named("http"))}
 	// Event streams never go idle: end them when shutdown starts.
@@ -292,6 +295,9 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 	}
 	if d.events != nil {
 		d.events.Close()
+	}
+	if d.pages != nil {
+		d.pages.close()
 	}
 	if d.sender != nil {
 		sctx, cancel := context.WithTimeout(ctx, d.Config.Sender.ShutdownWait)

@@ -178,6 +178,7 @@ var serveOptions = []option{
 	bind(gHTTP, "no-auth", "http.no_auth", "serve the API without API keys", func(c *cfg) *bool { return &c.HTTP.NoAuth }),
 	bind(gHTTP, "no-auth-public", "http.no_auth_public", "confirm --no-auth on an address that is not loopback", func(c *cfg) *bool { return &c.HTTP.NoAuthPublic }),
 	bind(gHTTP, "http-read-timeout", "http.read_timeout", "time to read a request, headers and body; slower bodies get 408", func(c *cfg) *time.Duration { return &c.HTTP.ReadTimeout }),
+	bind(gHTTP, "demo", "http.demo", "serve the try-it page at /demo with a real SMSC too (anyone who reaches it can send codes, within the rate limits); the embedded default always serves it", func(c *cfg) *bool { return &c.HTTP.Demo }),
 	bind(gHTTP, "dev", "dev", "allow the embedded default off loopback or on a data directory that served a real SMSC", func(c *cfg) *bool { return &c.Dev }),
 
 	bind(gDoor, "smpp-listen", "smpp_listen", "address of the SMPP door for applications that speak only SMPP (a system_id per key: otpd keys create --smpp-system-id)", func(c *cfg) *string { return &c.SMPPListen }).def("none"),
