@@ -32,8 +32,10 @@ func nParams(q string) int {
 }
 
 // notHot are statements off every hot path, which may scan: startup's
-// count of orphans and check for data, the key list.
+// count of orphans, check for data and load of the open callbacks, the key
+// list.
 var notHot = []string{
+	`SELECT c.message_id FROM callbacks c`,
 	`SELECT COUNT(*) FROM orphan_receipts`,
 	`SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM challenges LIMIT 1))`,
 	`FROM api_keys ORDER BY created_at`,

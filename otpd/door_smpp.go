@@ -201,8 +201,10 @@ func smppStatus(err error) smpp.CommandStatus {
 	switch e.Code {
 	case "invalid_phone", "country_not_allowed":
 		return smpp.ESME_RINVDSTADR
-	case "invalid_sender":
+	case "invalid_sender", "sender_not_allowed":
 		return smpp.ESME_RINVSRCADR
+	case "number_type_not_allowed", "phone_blocked":
+		return smpp.ESME_RINVDSTADR
 	case "invalid_text", "text_too_long":
 		return smpp.ESME_RINVMSGLEN
 	case "rate_limited":

@@ -41,7 +41,8 @@ func doorDaemon(t *testing.T, mod func(*Config)) *doorEnv {
 		}
 	})
 	fastHooks(d)
-	id, key, err := CreateKey(context.Background(), d.store, "door", "")
+	// The senders the door tests send from besides the configured one.
+	id, key, err := CreateKeyWith(context.Background(), d.store, KeyOptions{Name: "door", Senders: []string{"ACME", "Acme", "+12349013030"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1091,10 +1091,11 @@ func scanCallback(r scanner) (*queuedCallback, error) {
 
 // claimCallbacks takes up to n due reports, leasing them until lease (a
 // report whose post outlives the lease, or whose instance died, is due
-// again then).
+// again then). The state is inline so that the partial index
+// callback_due serves the query.
 func claimCallbacks(tx *Tx, now, lease time.Time, n int) ([]*queuedCallback, error) {
-	rows, err := tx.Query(`SELECT `+callbackCols+` FROM callback_queue WHERE state = ? AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`,
-		callbackPending, ms(now), n)
+	rows, err := tx.Query(`SELECT `+callbackCols+` FROM callback_queue WHERE state = '`+callbackPending+`' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`,
+		ms(now), n)
 	if err != nil {
 		return nil, err
 	}
@@ -1377,8 +1378,13 @@ func sweepOrphans(tx *Tx, cut int64, n int) (int64, error) {
 // their segments.
 func sweepMessages(tx *Tx, cut int64, n int) (int64, error) {
 	const old = `SELECT id FROM messages WHERE created_at < ?1 AND state <> '` + StateQueued + `' AND state <> '` + StateSending + `' LIMIT ?2`
-	if _, err := tx.Exec(`DELETE FROM segments WHERE message_id IN (`+old+`)`, cut, n); err != nil {
-		return 0, err
+	// A message's rows in other tables go with it: its segments, and what
+	// the front doors keep of it (its callback, its queued reports, its
+	// entry in a Twilio account's list).
+	for _, table := range []string{"segments", "callbacks", "callback_queue", "door_messages"} {
+		if _, err := tx.Exec(`DELETE FROM `+table+` WHERE message_id IN (`+old+`)`, cut, n); err != nil {
+			return 0, err
+		}
 	}
 	res, err := tx.Exec(`DELETE FROM messages WHERE id IN (`+old+`)`, cut, n)
 	if err != nil {
@@ -1390,7 +1396,11 @@ func sweepMessages(tx *Tx, cut int64, n int) (int64, error) {
 // sweepChallenges deletes up to n challenges created before cut that no
 // message refers to any more.
 func sweepChallenges(tx *Tx, cut int64, n int) (int64, error) {
-	res, err := tx.Exec(`DELETE FROM challenges WHERE id IN (SELECT c.id FROM challenges c WHERE c.created_at < ? AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.challenge_id = c.id) LIMIT ?)`, cut, n)
+	const old = `SELECT c.id FROM challenges c WHERE c.created_at < ?1 AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.challenge_id = c.id) LIMIT ?2`
+	if _, err := tx.Exec(`DELETE FROM verify_challenges WHERE challenge_id IN (`+old+`)`, cut, n); err != nil {
+		return 0, err
+	}
+	res, err := tx.Exec(`DELETE FROM challenges WHERE id IN (`+old+`)`, cut, n)
 	if err != nil {
 		return 0, err
 	}
