@@ -653,14 +653,17 @@ func (s *Store) Write(ctx context.Context, fn func(tx *Tx) error) error {
 	}
 	// Once queued, the write happens: wait for it even if ctx ends, so the
 	// caller knows whether it committed.
-	err := <-op.done
-	switch {
-	case err == nil:
-		s.failing.Store(0)
-	case Unavailable(err):
+	return <-op.done
+}
+
+// answer gives a write its outcome, counting storage failures. A commit
+// resets the count (in done, on the writer goroutine: a batch committed
+// before the failures but synced after them must not reset it).
+func (s *Store) answer(op *writeOp, err error) {
+	if err != nil && Unavailable(err) {
 		s.failing.Add(1)
 	}
-	return err
+	op.done <- err
 }
 
 // ErrFull is the error of a write the storage refused (a full disk).
@@ -782,9 +785,9 @@ func (s *Store) syncer() {
 		for _, c := range pending {
 			for i, op := range c.ops {
 				if err != nil {
-					op.done <- err
+					s.answer(op, err)
 				} else {
-					op.done <- c.errs[i]
+					s.answer(op, c.errs[i])
 				}
 			}
 		}
@@ -793,6 +796,7 @@ func (s *Store) syncer() {
 
 // done hands a committed batch to the syncer.
 func (s *Store) done(ops []*writeOp, errs []error) {
+	s.failing.Store(0)
 	s.synced <- committed{ops: slices.Clone(ops), errs: errs}
 }
 
@@ -800,14 +804,14 @@ func (s *Store) commit(batch []*writeOp) {
 	if f := s.inject.Load(); f != nil {
 		if err := (*f)(); err != nil {
 			for _, op := range batch {
-				op.done <- err
+				s.answer(op, err)
 			}
 			return
 		}
 	}
 	if s.broken.Load() {
 		for _, op := range batch {
-			op.done <- errBroken
+			s.answer(op, errBroken)
 		}
 		return
 	}
@@ -833,7 +837,7 @@ func (s *Store) commitAll(batch []*writeOp) bool {
 		// Not again in commitEach: a BEGIN that waited busy_timeout for
 		// another process's write has waited enough.
 		for _, op := range batch {
-			op.done <- fmt.Errorf("store: begin: %w", err)
+			s.answer(op, fmt.Errorf("store: begin: %w", err))
 		}
 		return true
 	}
@@ -845,7 +849,7 @@ func (s *Store) commitAll(batch []*writeOp) bool {
 	}
 	if err := tx.end(true); err != nil {
 		for _, op := range batch {
-			op.done <- fmt.Errorf("store: commit: %w", err)
+			s.answer(op, fmt.Errorf("store: commit: %w", err))
 		}
 		return true
 	}
@@ -860,7 +864,7 @@ func (s *Store) commitEach(batch []*writeOp) {
 	tx, err := s.begin()
 	if err != nil {
 		for _, op := range batch {
-			op.done <- fmt.Errorf("store: begin: %w", err)
+			s.answer(op, fmt.Errorf("store: begin: %w", err))
 		}
 		return
 	}
@@ -868,7 +872,7 @@ func (s *Store) commitEach(batch []*writeOp) {
 		// Alone in its transaction: no savepoint needed.
 		if err := tx.run(batch[0].fn); err != nil {
 			tx.end(false)
-			batch[0].done <- err
+			s.answer(batch[0], err)
 			return
 		}
 	} else {
@@ -895,7 +899,7 @@ func (s *Store) commitEach(batch []*writeOp) {
 				if errs[i] == nil {
 					errs[i] = errTxLost
 				}
-				op.done <- errs[i]
+				s.answer(op, errs[i])
 				if rest := append(slices.Clone(batch[:i]), batch[i+1:]...); len(rest) > 0 {
 					s.commitEach(rest)
 				}
@@ -905,7 +909,7 @@ func (s *Store) commitEach(batch []*writeOp) {
 	}
 	if err := tx.end(true); err != nil {
 		for _, op := range batch {
-			op.done <- fmt.Errorf("store: commit: %w", err)
+			s.answer(op, fmt.Errorf("store: commit: %w", err))
 		}
 		return
 	}
