@@ -431,3 +431,32 @@ func TestRender(t *testing.T) {
 		}
 	}
 }
+
+// A receipt that comes as data_sm, as some SMSCs send every receipt, is
+// matched like one in deliver_sm.
+func TestDataSMReceipt(t *testing.T) {
+	d := testDaemon(t, func(c *Config) { c.Sim.DLRDelay = "1h" }) // no receipt from the simulator
+	c := newClient(t, d)
+	id := create(t, c, "+4915112345678")
+	ctx := context.Background()
+	var smscID string
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := d.store.QueryRow(ctx, `SELECT s.smsc_id FROM segments s JOIN messages m ON m.id = s.message_id WHERE m.challenge_id = ?`, id).Scan(&smscID)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("message not submitted: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	ds := &smpp.DataSM{SourceAddr: "4915112345678", DestinationAddr: "OTPD", ESMClass: smpp.ESMClassDeliveryReceipt}
+	ds.Options.SetCString(smpp.TagReceiptedMessageID, smscID)
+	ds.Options.SetUint(smpp.TagMessageState, uint32(dlr.Delivered))
+	resp := d.svc.ServeSMPP(ctx, nil, ds)
+	if r, ok := resp.(*smpp.DataSMResp); !ok || r.Header.Status != smpp.ESME_ROK {
+		t.Fatalf("answer to a data_sm receipt: %#v", resp)
+	}
+	waitState(t, c, id, "delivered")
+}

@@ -33,17 +33,25 @@ func receiptState(st dlr.State) (string, bool) {
 // temporary error the SMSC retries, when the store cannot take them);
 // mobile-originated messages are acknowledged and logged.
 func (s *Service) ServeSMPP(ctx context.Context, sess *smpp.Session, req smpp.PDU) smpp.PDU {
-	d, ok := req.(*smpp.DeliverSM)
-	if !ok {
+	// Receipts come as deliver_sm, or as data_sm from SMSCs that send
+	// everything that way.
+	var receipt bool
+	var from string
+	switch d := req.(type) {
+	case *smpp.DeliverSM:
+		receipt, from = d.IsReceipt(), d.SourceAddr
+	case *smpp.DataSM:
+		receipt, from = d.IsReceipt(), d.SourceAddr
+	default:
 		return smpp.Reply(req, smpp.ESME_ROK)
 	}
-	r, err := smpp.ParseReceipt(d)
+	r, err := smpp.ParseReceipt(req)
 	if err != nil {
-		if d.IsReceipt() {
+		if receipt {
 			s.metrics.Receipts.WithLabelValues("bad").Inc()
 			s.log.Warn("unreadable delivery receipt", zap.Error(err))
 		} else {
-			s.log.Info("mobile-originated message ignored", zap.String("from", MaskPhone("+"+d.SourceAddr)))
+			s.log.Info("mobile-originated message ignored", zap.String("from", MaskPhone("+"+from)))
 		}
 		return smpp.Reply(req, smpp.ESME_ROK)
 	}

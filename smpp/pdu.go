@@ -355,8 +355,14 @@ func (p *DeliverSM) decodeBody(d *decoder)               { (*SubmitSM)(p).decode
 
 // IsReceipt reports whether the esm_class marks this deliver_sm as an SMSC
 // delivery receipt (or an intermediate notification).
-func (p *DeliverSM) IsReceipt() bool {
-	t := p.ESMClass & ESMClassTypeMask
+func (p *DeliverSM) IsReceipt() bool { return isReceiptClass(p.ESMClass) }
+
+// IsReceipt reports whether the esm_class marks this data_sm as an SMSC
+// delivery receipt (or an intermediate notification).
+func (p *DataSM) IsReceipt() bool { return isReceiptClass(p.ESMClass) }
+
+func isReceiptClass(esmClass byte) bool {
+	t := esmClass & ESMClassTypeMask
 	return t == ESMClassDeliveryReceipt || t == ESMClassIntermediateNotify
 }
 
