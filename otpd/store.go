@@ -967,21 +967,8 @@ func insertDoorMessage(tx *Tx, messageID, keyID, accountSid string, created time
 // listDoorMessages gives the ids of the messages a key sent for an account
 // through the Twilio-shaped doors, newest first.
 func (s *Store) listDoorMessages(ctx context.Context, keyID, accountSid string, limit, offset int) ([]string, error) {
-	rows, err := s.Query(ctx, `SELECT message_id FROM door_messages WHERE key_id = ? AND account_sid = ? ORDER BY created_at DESC, message_id DESC LIMIT ? OFFSET ?`,
+	return s.queryIDs(ctx, `SELECT message_id FROM door_messages WHERE key_id = ? AND account_sid = ? ORDER BY created_at DESC, message_id DESC LIMIT ? OFFSET ?`,
 		keyID, accountSid, limit, offset)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
 }
 
 // doorMessageAccount is the account a door message was sent for; "" when
@@ -1194,21 +1181,8 @@ func (s *Store) setKeySettings(ctx context.Context, keyID, settings string) erro
 // openCallbacks gives the messages with a callback and no final report
 // queued yet.
 func (s *Store) openCallbacks(ctx context.Context) ([]string, error) {
-	rows, err := s.Query(ctx, `SELECT c.message_id FROM callbacks c
+	return s.queryIDs(ctx, `SELECT c.message_id FROM callbacks c
 		WHERE NOT EXISTS (SELECT 1 FROM callback_queue q WHERE q.message_id = c.message_id)`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
 }
 
 func (s *Store) insertSMPPAccount(ctx context.Context, systemID string, hash []byte, keyID string, tps float64) error {
@@ -1465,10 +1439,9 @@ func supersedePending(tx *Tx, phone, keyID string, now int64) (int64, error) {
 	return res.RowsAffected()
 }
 
-// expiredLeases lists up to n messages being sent whose lease ended
-// before now.
-func (s *Store) expiredLeases(ctx context.Context, now int64, n int) ([]string, error) {
-	rows, err := s.Query(ctx, `SELECT id FROM messages WHERE state = '`+StateSending+`' AND lease_until < ? LIMIT ?`, now, n)
+// queryIDs runs a query of one text column and gives its values.
+func (s *Store) queryIDs(ctx context.Context, q string, args ...any) ([]string, error) {
+	rows, err := s.Query(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -1482,6 +1455,12 @@ func (s *Store) expiredLeases(ctx context.Context, now int64, n int) ([]string, 
 		ids = append(ids, id)
 	}
 	return ids, rows.Err()
+}
+
+// expiredLeases lists up to n messages being sent whose lease ended
+// before now.
+func (s *Store) expiredLeases(ctx context.Context, now int64, n int) ([]string, error) {
+	return s.queryIDs(ctx, `SELECT id FROM messages WHERE state = '`+StateSending+`' AND lease_until < ? LIMIT ?`, now, n)
 }
 
 // reclaim puts a message whose lease ended back into the outbox, counted
