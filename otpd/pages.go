@@ -175,15 +175,22 @@ func (p *pages) render(w http.ResponseWriter, status int, name string, data any)
 // its Origin must be this host, and Sec-Fetch-Site, when the browser sends
 // it, same-origin. The SameSite=Strict cookie is the second wall.
 func sameOrigin(r *http.Request) bool {
-	if s := r.Header.Get("Sec-Fetch-Site"); s != "" && s != "same-origin" && s != "none" {
+	site := r.Header.Get("Sec-Fetch-Site")
+	if site != "" && site != "same-origin" && site != "none" {
 		return false
 	}
-	o := r.Header.Get("Origin")
-	if o == "" {
+	switch o := r.Header.Get("Origin"); o {
+	case "":
 		return true // not sent by a browser, which names the origin of every POST
+	case "null":
+		// A form posted from a page under Referrer-Policy: no-referrer (as
+		// these are) names no origin, nor does a sandboxed or opaque one:
+		// only Sec-Fetch-Site tells them apart.
+		return site == "same-origin"
+	default:
+		u, err := url.Parse(o)
+		return err == nil && u.Host == r.Host
 	}
-	u, err := url.Parse(o)
-	return err == nil && u.Host == r.Host
 }
 
 func sessionHash(v string) [32]byte { return sha256.Sum256([]byte(v)) }

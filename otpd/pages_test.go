@@ -34,10 +34,19 @@ func noRedirect(jar http.CookieJar) *http.Client {
 
 func form(t *testing.T, c *http.Client, u string, v url.Values, origin string) (*http.Response, string) {
 	t.Helper()
+	h := map[string]string{}
+	if origin != "" {
+		h["Origin"] = origin
+	}
+	return formWith(t, c, u, v, h)
+}
+
+func formWith(t *testing.T, c *http.Client, u string, v url.Values, headers map[string]string) (*http.Response, string) {
+	t.Helper()
 	req, _ := http.NewRequest("POST", u, strings.NewReader(v.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if origin != "" {
-		req.Header.Set("Origin", origin)
+	for k, v := range headers {
+		req.Header.Set(k, v)
 	}
 	resp, err := c.Do(req)
 	if err != nil {
@@ -90,6 +99,16 @@ func TestConsoleLogin(t *testing.T) {
 	}
 	if resp, _ := form(t, c, base+"/console/login", url.Values{"key": {admin}}, "http://evil.example"); resp.StatusCode != 403 || len(resp.Cookies()) != 0 {
 		t.Fatalf("cross-site login: %d %v", resp.StatusCode, resp.Cookies())
+	}
+	// A browser's form post from these pages (Referrer-Policy: no-referrer)
+	// says Origin: null; only Sec-Fetch-Site: same-origin lets it in.
+	for _, h := range []map[string]string{{"Origin": "null"}, {"Origin": "null", "Sec-Fetch-Site": "cross-site"}, {"Origin": "null", "Sec-Fetch-Site": "same-site"}} {
+		if resp, _ := formWith(t, c, base+"/console/login", url.Values{"key": {admin}}, h); resp.StatusCode != 403 || len(resp.Cookies()) != 0 {
+			t.Fatalf("login with %v: %d %v", h, resp.StatusCode, resp.Cookies())
+		}
+	}
+	if resp, _ := formWith(t, noRedirect(nil), base+"/console/login", url.Values{"key": {admin}}, map[string]string{"Origin": "null", "Sec-Fetch-Site": "same-origin"}); resp.StatusCode != 303 || len(resp.Cookies()) != 1 {
+		t.Fatalf("a browser's login form: %d %v", resp.StatusCode, resp.Cookies())
 	}
 	resp, _ = form(t, c, base+"/console/login", url.Values{"key": {admin}}, base)
 	if resp.StatusCode != 303 || len(resp.Cookies()) != 1 {
