@@ -8,7 +8,6 @@ import (
 	"crypto/subtle"
 	"embed"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -375,36 +374,7 @@ func (p *pages) state(w http.ResponseWriter, r *http.Request, _ *consoleSession)
 }
 
 func (p *pages) events(w http.ResponseWriter, r *http.Request, _ *consoleSession) {
-	fl, ok := w.(http.Flusher)
-	if !ok {
-		writeError(w, apiErr(http.StatusInternalServerError, "internal", "streaming unsupported"))
-		return
-	}
-	ch, stop := p.d.svc.events.Subscribe()
-	defer stop()
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	fmt.Fprint(w, ": otpd delivery reports\n\n")
-	fl.Flush()
-	ping := time.NewTicker(15 * time.Second)
-	defer ping.Stop()
-	for {
-		select {
-		case <-r.Context().Done():
-			return
-		case <-ping.C:
-			fmt.Fprint(w, ": ping\n\n")
-			fl.Flush()
-		case e, ok := <-ch:
-			if !ok {
-				return
-			}
-			b, _ := json.Marshal(e)
-			fmt.Fprintf(w, "event: report\ndata: %s\n\n", b)
-			fl.Flush()
-		}
-	}
+	streamEvents(w, r, p.d.svc.events, "report", nil) // an admin's: every key's reports
 }
 
 // demoJSON reads a try-it request: JSON only (a cross-site form cannot send
