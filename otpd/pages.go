@@ -20,6 +20,7 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+	"go.uber.org/zap"
 
 	"github.com/otpd/otpd/simulator"
 )
@@ -53,6 +54,12 @@ const (
 	sessionLife   = 12 * time.Hour
 	sampleEvery   = 2 * time.Second
 	sampleKeep    = 150 // 5 minutes
+
+	// The console lists the newest hookLimit troubled webhook reports; it
+	// reads the queue at most every hookEvery, whatever the number of
+	// consoles open, since the listing and the counts scan the table.
+	hookLimit = 20
+	hookEvery = 5 * time.Second
 )
 
 type consoleSession struct {
@@ -81,13 +88,18 @@ type pages struct {
 	samples  []sample
 	lastSent uint64
 
+	hookMu    sync.Mutex // one read of the callback queue at a time
+	hookEvery time.Duration
+	hooks     *webhookSummary // the last read, shared by every console
+	hooksAt   time.Time
+
 	stop chan struct{}
 	done chan struct{}
 }
 
 func newPages(d *Daemon, auth bool) *pages {
 	p := &pages{d: d, auth: auth, demo: d.Config.embedded || d.Config.HTTP.Demo,
-		sessions: map[[32]byte]*consoleSession{}, stop: make(chan struct{}), done: make(chan struct{})}
+		sessions: map[[32]byte]*consoleSession{}, hookEvery: hookEvery, stop: make(chan struct{}), done: make(chan struct{})}
 	p.lastSent = d.pool.Stats().Sent
 	go p.sampler()
 	return p
@@ -368,13 +380,82 @@ func (p *pages) state(w http.ResponseWriter, r *http.Request, _ *consoleSession)
 		"challenges": counters(fams, "otpd_challenges_total", "status"),
 		"messages":   counters(fams, "otpd_messages_total", "state"),
 		"conversion": conv,
-		// No webhook store exists yet: the page says so.
-		"webhooks": nil,
+		"webhooks":   p.webhooks(),
 	})
 }
 
 func (p *pages) events(w http.ResponseWriter, r *http.Request, _ *consoleSession) {
 	streamEvents(w, r, p.d.svc.events, "report", nil) // an admin's: every key's reports
+}
+
+// webhookSummary is the console's view of the callback queue: the
+// reports whose posts failed and the queue's counts by state.
+type webhookSummary struct {
+	Counts   map[string]int `json:"counts"`
+	Troubled []webhookRow   `json:"troubled"` // newest first, at most Limit
+	Limit    int            `json:"limit"`
+	Error    string         `json:"error,omitempty"` // the queue could not be read
+}
+
+// webhookRow is a troubled report without what may hold a secret: the
+// URL's userinfo, query and fragment are cut, in the last error too.
+type webhookRow struct {
+	ID            int64      `json:"id"`
+	MessageID     string     `json:"message_id"`
+	Kind          string     `json:"kind"`
+	Status        string     `json:"status"` // the delivery state it reports
+	URL           string     `json:"url"`
+	State         string     `json:"state"`
+	Attempts      int        `json:"attempts"`
+	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"` // while pending
+	LastError     string     `json:"last_error,omitempty"`
+	CreatedAt     time.Time  `json:"created_at"`
+}
+
+// webhooks reads the callback queue, or answers the last read when it is
+// recent.
+func (p *pages) webhooks() *webhookSummary {
+	p.hookMu.Lock()
+	defer p.hookMu.Unlock()
+	if p.hooks != nil && time.Since(p.hooksAt) < p.hookEvery {
+		return p.hooks
+	}
+	// Not the request's context: the read serves every console, and one
+	// that leaves must not leave an error for the others.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	sum := &webhookSummary{Counts: map[string]int{}, Troubled: []webhookRow{}, Limit: hookLimit}
+	counts, err := p.d.store.CountCallbacks(ctx)
+	var vs []CallbackView
+	if err == nil {
+		vs, err = ListCallbackViews(ctx, p.d.store, false, hookLimit)
+	}
+	if err != nil {
+		p.d.log.Warn("console: reading the webhook queue failed", zap.Error(err))
+		sum.Error = "the webhook queue could not be read"
+		p.hooks, p.hooksAt = sum, time.Now() // tried again after hookEvery, not at every poll
+		return sum
+	}
+	for _, st := range []string{callbackPending, callbackFailed, callbackDone} {
+		sum.Counts[st] = 0
+	}
+	for st, n := range counts {
+		sum.Counts[st] = n
+	}
+	for _, v := range vs {
+		row := webhookRow{ID: v.ID, MessageID: v.MessageID, Kind: v.Kind, Status: v.Status, URL: v.URL, State: v.State,
+			Attempts: v.Attempts, LastError: redactURLs(v.LastError), CreatedAt: v.CreatedAt}
+		if v.Kind != callbackSMPP { // an SMPP report's "URL" is its application's system_id
+			row.URL = redactURL(v.URL)
+		}
+		if v.State == callbackPending {
+			next := v.NextAttemptAt
+			row.NextAttemptAt = &next
+		}
+		sum.Troubled = append(sum.Troubled, row)
+	}
+	p.hooks, p.hooksAt = sum, time.Now()
+	return sum
 }
 
 // demoJSON reads a try-it request: JSON only (a cross-site form cannot send
