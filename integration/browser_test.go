@@ -102,3 +102,80 @@ func TestInboxBrowser(t *testing.T) {
 	}
 	t.Logf("screenshots in %s", art)
 }
+
+// runBrowserScript runs one of integration/node's browser scripts with env
+// and checks that it finished and saved the screenshots named.
+func runBrowserScript(t *testing.T, node, script, art string, env []string, shots ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, script)
+	cmd.Dir = nodeDir
+	cmd.WaitDelay = 5 * time.Second
+	cmd.Env = append(append(os.Environ(), "ARTIFACTS="+art, "CHROMIUM="+chromiumPath), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `{"event":"done"}`) {
+		t.Fatalf("%s: %v\n%s", script, err, out)
+	}
+	if testing.Verbose() {
+		t.Logf("%s:\n%s", script, out)
+	}
+	for _, name := range shots {
+		if fi, err := os.Stat(filepath.Join(art, name+".png")); err != nil || fi.Size() == 0 {
+			t.Errorf("screenshot %s: %v", name, err)
+		}
+	}
+	t.Logf("screenshots in %s", art)
+}
+
+// TestConsoleBrowser drives otpd's console in Chromium with authentication
+// on, against smscsim: keys made with otpd keys create (an admin one, one
+// with the otp scope only), reports of OTPs sent with the otp key, one
+// number smscsim cannot deliver to, and a webhook to a closed port.
+func TestConsoleBrowser(t *testing.T) {
+	t.Parallel()
+	node := needBrowser(t)
+	bin, _ := binaries(t)
+	data := t.TempDir()
+	newKey := func(name, scopes string) string {
+		out, _ := run(t, bin, "keys", "create", "--data", data, "--name", name, "--scopes", scopes)
+		k := strings.TrimSpace(out)
+		if k == "" || strings.ContainsAny(k, " \n") {
+			t.Fatalf("otpd keys create printed %q", out)
+		}
+		return k
+	}
+	admin, otpOnly := newKey("ops", "admin"), newKey("app", "otp")
+	bad := newPhone("+49160")
+	sim := startSim(t, freeAddr(t), freeAddr(t), "--rule", "+49160=UNDELIV:001")
+	o := startOtpd(t, freeAddr(t), data, otpdSMSCArgs(sim)...) // a real SMSC: keys required
+	closed := freeAddr(t)                                      // nothing listens there
+	runBrowserScript(t, node, "console-browser.js", artifactsDir(t), []string{
+		"OTPD_URL=" + o.url, "ADMIN_KEY=" + admin, "OTP_KEY=" + otpOnly,
+		"PHONE=" + newPhone(""), "PHONE_BAD=" + bad, "PHONE_HOOK=" + newPhone(""),
+		"HOOK_URL=http://" + closed + "/otp-hook?token=hook-s3cret",
+	}, "console-login", "console", "console-reports", "console-webhooks")
+}
+
+// TestDemoBrowser drives the try-it page in Chromium: with --demo against
+// smscsim (the code read from smscsim's API) and on the embedded default
+// (the page shows the simulator's copy).
+func TestDemoBrowser(t *testing.T) {
+	t.Parallel()
+	node := needBrowser(t)
+	shots := []string{"demo-sent", "demo-denied", "demo-approved"}
+	t.Run("smscsim", func(t *testing.T) {
+		sim := startSim(t, freeAddr(t), freeAddr(t))
+		o := startOtpd(t, freeAddr(t), t.TempDir(), append(otpdSMSCArgs(sim), "--demo")...)
+		runBrowserScript(t, node, "demo-browser.js", artifactsDir(t), []string{
+			"OTPD_URL=" + o.url, "SIM_URL=http://" + sim.http, "EMBEDDED=0", "PHONE=" + newPhone(""),
+		}, shots...)
+	})
+	t.Run("embedded", func(t *testing.T) {
+		simHTTP := freeAddr(t)
+		o := startOtpd(t, freeAddr(t), t.TempDir(), "--sim-http", simHTTP)
+		runBrowserScript(t, node, "demo-browser.js", artifactsDir(t), []string{
+			"OTPD_URL=" + o.url, "SIM_URL=http://" + simHTTP, "EMBEDDED=1", "PHONE=" + newPhone(""),
+		}, shots...)
+	})
+}

@@ -1,6 +1,9 @@
 package otpd
 
 import (
+	"encoding/json"
+	"fmt"
+	"net/http"
 	"sync"
 	"time"
 )
@@ -82,5 +85,50 @@ func (b *Broker) Close() {
 	for ch := range b.subs {
 		delete(b.subs, ch)
 		close(ch)
+	}
+}
+
+// streamPing is how often an idle stream sends a comment, so that proxies
+// and browsers keep the connection open.
+const streamPing = 15 * time.Second
+
+// streamEvents serves the broker's delivery reports that keep accepts as
+// server-sent events named name, until the client goes or the broker
+// closes. GET /v1/events and the console's stream are this one loop; each
+// route brings its own filter (a key's scope, ?state=, ?phone=).
+func streamEvents(w http.ResponseWriter, r *http.Request, b *Broker, name string, keep func(Event) bool) {
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		writeError(w, apiErr(http.StatusInternalServerError, "internal", "streaming unsupported"))
+		return
+	}
+	ch, stop := b.Subscribe()
+	defer stop()
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprint(w, ": otpd delivery reports\n\n")
+	fl.Flush()
+	ping := time.NewTicker(streamPing)
+	defer ping.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-ping.C:
+			fmt.Fprint(w, ": ping\n\n")
+			fl.Flush()
+		case e, ok := <-ch:
+			if !ok {
+				return
+			}
+			if keep != nil && !keep(e) {
+				continue
+			}
+			data, _ := json.Marshal(e)
+			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", name, data)
+			fl.Flush()
+		}
 	}
 }

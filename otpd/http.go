@@ -565,11 +565,6 @@ func (a *API) events(w http.ResponseWriter, r *http.Request, key *APIKey) {
 		writeError(w, err)
 		return
 	}
-	fl, ok := w.(http.Flusher)
-	if !ok {
-		writeError(w, apiErr(http.StatusInternalServerError, "internal", "streaming unsupported"))
-		return
-	}
 	states := map[string]bool{}
 	for _, s := range strings.Split(r.URL.Query().Get("state"), ",") {
 		if s = strings.TrimSpace(s); s != "" {
@@ -585,33 +580,8 @@ func (a *API) events(w http.ResponseWriter, r *http.Request, key *APIKey) {
 		}
 		phone = pp.E164
 	}
-	ch, stop := a.svc.events.Subscribe()
-	defer stop()
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	fmt.Fprint(w, ": otpd delivery reports\n\n")
-	fl.Flush()
-	ping := time.NewTicker(15 * time.Second)
-	defer ping.Stop()
-	for {
-		select {
-		case <-r.Context().Done():
-			return
-		case <-ping.C:
-			fmt.Fprint(w, ": ping\n\n")
-			fl.Flush()
-		case e, ok := <-ch:
-			if !ok {
-				return
-			}
-			if !all && e.keyID != keyID(key) || len(states) > 0 && !states[e.State] || phone != "" && e.phone != phone {
-				continue
-			}
-			b, _ := json.Marshal(e)
-			fmt.Fprintf(w, "event: delivery\ndata: %s\n\n", b)
-			fl.Flush()
-		}
-	}
+	kid := keyID(key)
+	streamEvents(w, r, a.svc.events, "delivery", func(e Event) bool {
+		return (all || e.keyID == kid) && (len(states) == 0 || states[e.State]) && (phone == "" || e.phone == phone)
+	})
 }

@@ -8,7 +8,6 @@ import (
 	"crypto/subtle"
 	"embed"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+	"go.uber.org/zap"
 
 	"github.com/otpd/otpd/simulator"
 )
@@ -54,6 +54,12 @@ const (
 	sessionLife   = 12 * time.Hour
 	sampleEvery   = 2 * time.Second
 	sampleKeep    = 150 // 5 minutes
+
+	// The console lists the newest hookLimit troubled webhook reports; it
+	// reads the queue at most every hookEvery, whatever the number of
+	// consoles open, since the listing and the counts scan the table.
+	hookLimit = 20
+	hookEvery = 5 * time.Second
 )
 
 type consoleSession struct {
@@ -82,13 +88,18 @@ type pages struct {
 	samples  []sample
 	lastSent uint64
 
+	hookMu    sync.Mutex // one read of the callback queue at a time
+	hookEvery time.Duration
+	hooks     *webhookSummary // the last read, shared by every console
+	hooksAt   time.Time
+
 	stop chan struct{}
 	done chan struct{}
 }
 
 func newPages(d *Daemon, auth bool) *pages {
 	p := &pages{d: d, auth: auth, demo: d.Config.embedded || d.Config.HTTP.Demo,
-		sessions: map[[32]byte]*consoleSession{}, stop: make(chan struct{}), done: make(chan struct{})}
+		sessions: map[[32]byte]*consoleSession{}, hookEvery: hookEvery, stop: make(chan struct{}), done: make(chan struct{})}
 	p.lastSent = d.pool.Stats().Sent
 	go p.sampler()
 	return p
@@ -175,15 +186,22 @@ func (p *pages) render(w http.ResponseWriter, status int, name string, data any)
 // its Origin must be this host, and Sec-Fetch-Site, when the browser sends
 // it, same-origin. The SameSite=Strict cookie is the second wall.
 func sameOrigin(r *http.Request) bool {
-	if s := r.Header.Get("Sec-Fetch-Site"); s != "" && s != "same-origin" && s != "none" {
+	site := r.Header.Get("Sec-Fetch-Site")
+	if site != "" && site != "same-origin" && site != "none" {
 		return false
 	}
-	o := r.Header.Get("Origin")
-	if o == "" {
+	switch o := r.Header.Get("Origin"); o {
+	case "":
 		return true // not sent by a browser, which names the origin of every POST
+	case "null":
+		// A form posted from a page under Referrer-Policy: no-referrer (as
+		// these are) names no origin, nor does a sandboxed or opaque one:
+		// only Sec-Fetch-Site tells them apart.
+		return site == "same-origin"
+	default:
+		u, err := url.Parse(o)
+		return err == nil && u.Host == r.Host
 	}
-	u, err := url.Parse(o)
-	return err == nil && u.Host == r.Host
 }
 
 func sessionHash(v string) [32]byte { return sha256.Sum256([]byte(v)) }
@@ -362,42 +380,82 @@ func (p *pages) state(w http.ResponseWriter, r *http.Request, _ *consoleSession)
 		"challenges": counters(fams, "otpd_challenges_total", "status"),
 		"messages":   counters(fams, "otpd_messages_total", "state"),
 		"conversion": conv,
-		// No webhook store exists yet: the page says so.
-		"webhooks": nil,
+		"webhooks":   p.webhooks(),
 	})
 }
 
 func (p *pages) events(w http.ResponseWriter, r *http.Request, _ *consoleSession) {
-	fl, ok := w.(http.Flusher)
-	if !ok {
-		writeError(w, apiErr(http.StatusInternalServerError, "internal", "streaming unsupported"))
-		return
+	streamEvents(w, r, p.d.svc.events, "report", nil) // an admin's: every key's reports
+}
+
+// webhookSummary is the console's view of the callback queue: the
+// reports whose posts failed and the queue's counts by state.
+type webhookSummary struct {
+	Counts   map[string]int `json:"counts"`
+	Troubled []webhookRow   `json:"troubled"` // newest first, at most Limit
+	Limit    int            `json:"limit"`
+	Error    string         `json:"error,omitempty"` // the queue could not be read
+}
+
+// webhookRow is a troubled report without what may hold a secret: the
+// URL's userinfo, query and fragment are cut, in the last error too.
+type webhookRow struct {
+	ID            int64      `json:"id"`
+	MessageID     string     `json:"message_id"`
+	Kind          string     `json:"kind"`
+	Status        string     `json:"status"` // the delivery state it reports
+	URL           string     `json:"url"`
+	State         string     `json:"state"`
+	Attempts      int        `json:"attempts"`
+	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"` // while pending
+	LastError     string     `json:"last_error,omitempty"`
+	CreatedAt     time.Time  `json:"created_at"`
+}
+
+// webhooks reads the callback queue, or answers the last read when it is
+// recent.
+func (p *pages) webhooks() *webhookSummary {
+	p.hookMu.Lock()
+	defer p.hookMu.Unlock()
+	if p.hooks != nil && time.Since(p.hooksAt) < p.hookEvery {
+		return p.hooks
 	}
-	ch, stop := p.d.svc.events.Subscribe()
-	defer stop()
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	fmt.Fprint(w, ": otpd delivery reports\n\n")
-	fl.Flush()
-	ping := time.NewTicker(15 * time.Second)
-	defer ping.Stop()
-	for {
-		select {
-		case <-r.Context().Done():
-			return
-		case <-ping.C:
-			fmt.Fprint(w, ": ping\n\n")
-			fl.Flush()
-		case e, ok := <-ch:
-			if !ok {
-				return
-			}
-			b, _ := json.Marshal(e)
-			fmt.Fprintf(w, "event: report\ndata: %s\n\n", b)
-			fl.Flush()
+	// Not the request's context: the read serves every console, and one
+	// that leaves must not leave an error for the others.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	sum := &webhookSummary{Counts: map[string]int{}, Troubled: []webhookRow{}, Limit: hookLimit}
+	counts, err := p.d.store.CountCallbacks(ctx)
+	var vs []CallbackView
+	if err == nil {
+		vs, err = ListCallbackViews(ctx, p.d.store, false, hookLimit)
+	}
+	if err != nil {
+		p.d.log.Warn("console: reading the webhook queue failed", zap.Error(err))
+		sum.Error = "the webhook queue could not be read"
+		p.hooks, p.hooksAt = sum, time.Now() // tried again after hookEvery, not at every poll
+		return sum
+	}
+	for _, st := range []string{callbackPending, callbackFailed, callbackDone} {
+		sum.Counts[st] = 0
+	}
+	for st, n := range counts {
+		sum.Counts[st] = n
+	}
+	for _, v := range vs {
+		row := webhookRow{ID: v.ID, MessageID: v.MessageID, Kind: v.Kind, Status: v.Status, URL: v.URL, State: v.State,
+			Attempts: v.Attempts, LastError: redactURLs(v.LastError), CreatedAt: v.CreatedAt}
+		if v.Kind != callbackSMPP { // an SMPP report's "URL" is its application's system_id
+			row.URL = redactURL(v.URL)
 		}
+		if v.State == callbackPending {
+			next := v.NextAttemptAt
+			row.NextAttemptAt = &next
+		}
+		sum.Troubled = append(sum.Troubled, row)
 	}
+	p.hooks, p.hooksAt = sum, time.Now()
+	return sum
 }
 
 // demoJSON reads a try-it request: JSON only (a cross-site form cannot send

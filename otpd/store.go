@@ -1138,6 +1138,25 @@ func (s *Store) ListCallbacks(ctx context.Context, all bool, limit int) ([]*queu
 	return out, rows.Err()
 }
 
+// CountCallbacks counts the queued reports by state.
+func (s *Store) CountCallbacks(ctx context.Context) (map[string]int, error) {
+	rows, err := s.Query(ctx, `SELECT state, COUNT(*) FROM callback_queue GROUP BY state`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var st string
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, err
+		}
+		out[st] = n
+	}
+	return out, rows.Err()
+}
+
 // RetryCallbacks makes failed reports due again now; it returns how many.
 func (s *Store) RetryCallbacks(ctx context.Context, now time.Time) (int64, error) {
 	var n int64

@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -167,6 +168,25 @@ func checkCallbackURL(raw string) error {
 		return apiErr(http.StatusBadRequest, "invalid_callback_url", "callback_url must be an absolute http or https URL")
 	}
 	return nil
+}
+
+// redactURL is a callback URL without userinfo, query or fragment, which
+// may carry a receiver's credentials or token.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unreadable URL)"
+	}
+	u.User, u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = nil, "", false, "", ""
+	return u.String()
+}
+
+// urlInText finds the URLs a post's error quotes (Go's client names the
+// URL it posted to, query and all).
+var urlInText = regexp.MustCompile(`(?i)https?://[^\s"'<>]+`)
+
+func redactURLs(s string) string {
+	return urlInText.ReplaceAllStringFunc(s, redactURL)
 }
 
 // withWebhook adds the native webhook to a door's writes: the request's
@@ -504,7 +524,9 @@ func (d *Dispatcher) post(q *queuedCallback) {
 		}
 	}
 	if err != nil {
-		perr = err.Error()
+		// The client's error quotes the URL, whose query may hold the
+		// receiver's token: neither the log nor the queue keeps that.
+		perr = redactURLs(err.Error())
 	}
 	d.finish(q, perr)
 }

@@ -77,6 +77,31 @@ async function refresh() {
     tr.append(el("td", "+" + c.country.replace(/^\+/, "")), el("td", String(c.sends)), el("td", String(c.verified)), el("td", (c.rate * 100).toFixed(0) + "%"));
     return tr;
   }));
+  webhooks(s.webhooks);
+}
+
+function webhooks(w) {
+  const empty = $("hooks-empty"), table = $("hooks-table");
+  if (!w || w.error) {
+    $("hook-counts").replaceChildren();
+    empty.textContent = (w && w.error) || "No webhook data.";
+    empty.hidden = false;
+    table.hidden = true;
+    return;
+  }
+  stats($("hook-counts"), Object.entries(w.counts || {}));
+  const rows = w.troubled || [];
+  empty.textContent = "No failing webhook deliveries: every report was posted or is waiting for its first try.";
+  empty.hidden = rows.length > 0;
+  table.hidden = rows.length === 0;
+  $("webhooks").replaceChildren(...rows.map((h) => {
+    const tr = el("tr", undefined, "hook-" + h.state);
+    tr.dataset.message = h.message_id;
+    tr.append(el("td", new Date(h.created_at).toLocaleTimeString()), el("td", h.message_id), el("td", h.kind), el("td", h.status),
+      el("td", h.state), el("td", String(h.attempts)), el("td", h.next_attempt_at ? new Date(h.next_attempt_at).toLocaleTimeString() : "—"),
+      el("td", h.url, "url"), el("td", h.last_error || "", "error-text"));
+    return tr;
+  }));
 }
 
 function visible(tr) {
