@@ -219,7 +219,8 @@ const SchemaVersion = 4
 // batches (group commit): one failing write does not undo the others, and
 // a caller returns only once its write is committed.
 type Store struct {
-	path  string
+	d     dialect
+	path  string    // where it is, for messages: a file, or a URL without its password
 	rdb   *sql.DB   // readers
 	wdb   *sql.DB   // the single writer connection
 	wconn *sql.Conn // that connection, held by the writer goroutine
@@ -315,7 +316,7 @@ func (s *Store) exec(q string, args ...any) (sql.Result, error) {
 	if st := s.stmt(q); st != nil {
 		return st.Exec(args...)
 	}
-	return s.wconn.ExecContext(context.Background(), q, args...)
+	return s.wconn.ExecContext(context.Background(), s.sql(q), args...)
 }
 
 // stmt returns the prepared form of q, preparing it the first time; nil
@@ -323,7 +324,7 @@ func (s *Store) exec(q string, args ...any) (sql.Result, error) {
 // own error) or when the writer keeps enough already.
 func (s *Store) stmt(q string) *sql.Stmt {
 	if m := s.seen.Load(); m != nil {
-		m.Store(q, true)
+		m.Store(s.sql(q), true)
 	}
 	if st := s.wstmts[q]; st != nil {
 		return st
@@ -331,7 +332,7 @@ func (s *Store) stmt(q string) *sql.Stmt {
 	if len(s.wstmts) >= maxWriteStmts {
 		return nil // ad hoc statements, not worth keeping
 	}
-	st, err := s.wconn.PrepareContext(context.Background(), q)
+	st, err := s.wconn.PrepareContext(context.Background(), s.sql(q))
 	if err != nil {
 		return nil
 	}
@@ -358,7 +359,7 @@ func (t *Tx) Query(q string, args ...any) (*sql.Rows, error) {
 	if st := t.s.stmt(q); st != nil {
 		rows, err = st.Query(args...)
 	} else {
-		rows, err = t.s.wconn.QueryContext(context.Background(), q, args...)
+		rows, err = t.s.wconn.QueryContext(context.Background(), t.s.sql(q), args...)
 	}
 	if err != nil {
 		return nil, t.failed(err)
@@ -375,7 +376,7 @@ func (t *Tx) QueryRow(q string, args ...any) *Row {
 	if st := t.s.stmt(q); st != nil {
 		return &Row{t: t, row: st.QueryRow(args...)}
 	}
-	return &Row{t: t, row: t.s.wconn.QueryRowContext(context.Background(), q, args...)}
+	return &Row{t: t, row: t.s.wconn.QueryRowContext(context.Background(), t.s.sql(q), args...)}
 }
 
 // Row is the result of Tx.QueryRow.
@@ -400,14 +401,14 @@ func (r *Row) Scan(dest ...any) error {
 // begin starts a write transaction; end commits it, or rolls it back when
 // commit is false or the commit fails (which leaves it open in SQLite).
 func (s *Store) begin() (*Tx, error) {
-	_, err := s.exec(`BEGIN IMMEDIATE`)
+	_, err := s.exec(s.d.begin())
 	if err != nil && strings.Contains(err.Error(), "within a transaction") {
 		// A transaction left open by a commit and a rollback that both
 		// failed would refuse every later one: end it, and try once more.
 		// (Not for other errors: a BEGIN that waited busy_timeout for
 		// another process's write has waited enough.)
 		s.exec(`ROLLBACK`)
-		_, err = s.exec(`BEGIN IMMEDIATE`)
+		_, err = s.exec(s.d.begin())
 	}
 	if err != nil {
 		return nil, err
@@ -438,7 +439,7 @@ const maxWriteStmts = 128
 // prepared returns the statement for q on db, preparing it the first time.
 func (s *Store) prepared(db *sql.DB, q string) (*sql.Stmt, error) {
 	if m := s.seen.Load(); m != nil {
-		m.Store(q, true)
+		m.Store(s.sql(q), true)
 	}
 	key := stmtKey{db, q}
 	s.stmtMu.Lock()
@@ -447,7 +448,7 @@ func (s *Store) prepared(db *sql.DB, q string) (*sql.Stmt, error) {
 	if st != nil {
 		return st, nil
 	}
-	st, err := db.Prepare(q)
+	st, err := db.Prepare(s.sql(q))
 	if err != nil {
 		return nil, err
 	}
@@ -471,7 +472,7 @@ type stmtKey struct {
 func (s *Store) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
 	st, err := s.prepared(s.rdb, q)
 	if err != nil {
-		return s.rdb.QueryRowContext(ctx, q, args...)
+		return s.rdb.QueryRowContext(ctx, s.sql(q), args...)
 	}
 	return st.QueryRowContext(ctx, args...)
 }
@@ -491,7 +492,10 @@ func OpenSQLite(dir string) (*Store, error) {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
 	path := filepath.Join(dir, "otpd.db")
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_txlock=immediate"
+	// busy_timeout first: the pragmas run in order, and switching to WAL
+	// waits for another process opening the same file (serve and a keys
+	// command starting together) only once it is set.
+	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate"
 	wdb, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, err
@@ -508,8 +512,7 @@ func OpenSQLite(dir string) (*Store, error) {
 	}
 	rdb.SetMaxOpenConns(4)
 	rdb.SetMaxIdleConns(4) // keep them: opening and closing SQLite connections is not free
-	s := &Store{path: path, rdb: rdb, wdb: wdb, ops: make(chan *writeOp, 1024), stop: make(chan struct{}),
-		stmts: map[stmtKey]*sql.Stmt{}, wstmts: map[string]*sql.Stmt{}}
+	s := newStore(sqliteDialect{}, path, rdb, wdb)
 	if err := s.migrate(); err != nil {
 		s.rdb.Close()
 		s.wdb.Close()
@@ -529,6 +532,17 @@ func OpenSQLite(dir string) (*Store, error) {
 		return nil, fmt.Errorf("open the write-ahead log: %w", err)
 	}
 	s.syncWAL = func() error { return syscall.Fdatasync(int(s.wal.Fd())) }
+	s.start()
+	return s, nil
+}
+
+func newStore(d dialect, path string, rdb, wdb *sql.DB) *Store {
+	return &Store{d: d, path: path, rdb: rdb, wdb: wdb, ops: make(chan *writeOp, 1024), stop: make(chan struct{}),
+		stmts: map[stmtKey]*sql.Stmt{}, wstmts: map[string]*sql.Stmt{}}
+}
+
+// start runs the writer and the syncer.
+func (s *Store) start() {
 	// Unbuffered: the writer hands over batch N+1 only once the syncer has
 	// synced batch N, and the writes that arrive meanwhile make the next
 	// batch bigger instead of adding commits.
@@ -536,10 +550,12 @@ func OpenSQLite(dir string) (*Store, error) {
 	s.wg.Add(2)
 	go s.writer()
 	go s.syncer()
-	return s, nil
 }
 
 func (s *Store) migrate() error {
+	if s.d.Name() == "postgres" {
+		return s.migratePostgres()
+	}
 	tx, err := s.wdb.Begin()
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
@@ -672,7 +688,7 @@ var ErrFull = errors.New("store: database or disk is full")
 // write's: a full disk, a database busy or locked by another process, an
 // I/O error, a failed sync. The same write may succeed later.
 func Unavailable(err error) bool {
-	if errors.Is(err, ErrFull) || errors.Is(err, ErrNotDurable) || errors.Is(err, errBroken) {
+	if errors.Is(err, ErrFull) || errors.Is(err, ErrNotDurable) || errors.Is(err, errBroken) || pgUnavailable(err) {
 		return true
 	}
 	var se interface{ Code() int }
@@ -776,7 +792,7 @@ func (s *Store) syncer() {
 			if err != nil {
 				// The kernel may have dropped the pages it failed to write:
 				// nothing written since can be called durable any more.
-				err = fmt.Errorf("%w: syncing %s failed, no further writes are accepted: %v", ErrNotDurable, s.wal.Name(), err)
+				err = fmt.Errorf("%w: syncing %s failed, no further writes are accepted: %v", ErrNotDurable, s.path, err)
 				s.syncErr = err
 				s.broken.Store(true)
 			}
@@ -926,7 +942,9 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 	close(s.stop)
 	s.wg.Wait()
-	s.wal.Close()
+	if s.wal != nil {
+		s.wal.Close()
+	}
 	for _, st := range s.wstmts {
 		st.Close()
 	}
@@ -936,7 +954,9 @@ func (s *Store) Close() error {
 	}
 	s.stmts = map[stmtKey]*sql.Stmt{}
 	s.stmtMu.Unlock()
-	s.wconn.ExecContext(context.Background(), `PRAGMA wal_checkpoint(TRUNCATE)`)
+	if s.wal != nil {
+		s.wconn.ExecContext(context.Background(), `PRAGMA wal_checkpoint(TRUNCATE)`)
+	}
 	s.wconn.Close()
 	return errors.Join(s.rdb.Close(), s.wdb.Close())
 }

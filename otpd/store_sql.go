@@ -139,7 +139,7 @@ func scanCallback(r scanner) (*queuedCallback, error) {
 // again then). The state is inline so that the partial index
 // callback_due serves the query.
 func claimCallbacks(tx *Tx, now, lease time.Time, n int) ([]*queuedCallback, error) {
-	rows, err := tx.Query(`SELECT `+callbackCols+` FROM callback_queue WHERE state = '`+callbackPending+`' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`,
+	rows, err := tx.Query(`SELECT `+callbackCols+` FROM callback_queue WHERE state = '`+callbackPending+`' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ? FOR UPDATE SKIP LOCKED`,
 		ms(now), n)
 	if err != nil {
 		return nil, err
@@ -305,7 +305,7 @@ type smppPart struct {
 func storeSMPPPart(tx *Tx, systemID, key string, p smppPart, now time.Time) ([]smppPart, error) {
 	if _, err := tx.Exec(`INSERT INTO smpp_parts (system_id, part_key, seq, total, part_id, sealed, receipts, created_at) VALUES (?,?,?,?,?,?,?,?)
 		ON CONFLICT (system_id, part_key, seq) DO UPDATE SET part_id = excluded.part_id, sealed = excluded.sealed, receipts = excluded.receipts`,
-		systemID, key, p.Seq, p.Total, p.PartID, p.Sealed, p.Receipts, ms(now)); err != nil {
+		systemID, key, p.Seq, p.Total, p.PartID, p.Sealed, b2i(p.Receipts), ms(now)); err != nil {
 		return nil, err
 	}
 	var n int
@@ -459,7 +459,7 @@ func (s *Store) phoneFailures(ctx context.Context, phone string) (n int, at int6
 }
 
 func txPhoneFailures(tx *Tx, phone string) (n int, at int64, err error) {
-	err = tx.QueryRow(`SELECT failures, updated_at FROM phone_failures WHERE phone = ?`, phone).Scan(&n, &at)
+	err = tx.QueryRow(`SELECT failures, updated_at FROM phone_failures WHERE phone = ? FOR UPDATE`, phone).Scan(&n, &at)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, 0, nil
 	}
@@ -550,7 +550,7 @@ func (s *Store) SetMeta(ctx context.Context, k, v string) error {
 // hasData reports whether the store holds any challenge or message.
 func (s *Store) hasData(ctx context.Context) (bool, error) {
 	var n int
-	err := s.QueryRow(ctx, `SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM challenges LIMIT 1)) + (SELECT COUNT(*) FROM (SELECT 1 FROM messages LIMIT 1))`).Scan(&n)
+	err := s.QueryRow(ctx, `SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM challenges LIMIT 1) c) + (SELECT COUNT(*) FROM (SELECT 1 FROM messages LIMIT 1) m)`).Scan(&n)
 	return n > 0, err
 }
 
@@ -626,8 +626,9 @@ func (s *Store) Keys(ctx context.Context) ([]*APIKey, error) {
 // endKey revokes a key (now) or lets it expire at a time (rotation);
 // false when there is no such key still in force.
 func endKey(tx *Tx, id string, revokedAt, expiresAt int64) (bool, error) {
-	res, err := tx.Exec(`UPDATE api_keys SET revoked_at = CASE WHEN ?2 > 0 THEN ?2 ELSE revoked_at END,
-		expires_at = CASE WHEN ?3 > 0 AND (expires_at = 0 OR expires_at > ?3) THEN ?3 ELSE expires_at END
+	// CAST: PostgreSQL would read a bare ?2 > 0 as a 32-bit integer.
+	res, err := tx.Exec(`UPDATE api_keys SET revoked_at = CASE WHEN CAST(?2 AS BIGINT) > 0 THEN ?2 ELSE revoked_at END,
+		expires_at = CASE WHEN CAST(?3 AS BIGINT) > 0 AND (expires_at = 0 OR expires_at > ?3) THEN ?3 ELSE expires_at END
 		WHERE id = ?1 AND revoked_at = 0`, id, revokedAt, expiresAt)
 	if err != nil {
 		return false, err
@@ -702,11 +703,11 @@ func (s *Store) countOrphans(ctx context.Context) (int64, error) {
 
 // Challenge reads a challenge; ErrNotFound when there is none.
 func (s *Store) Challenge(ctx context.Context, id string) (*Challenge, error) {
-	return scanChallenge(s.QueryRow(ctx, `SELECT `+challengeCols+` FROM challenges WHERE id = ?`, id))
+	return scanChallenge(s.QueryRow(ctx, `SELECT `+challengeCols+` FROM challenges WHERE id = ? FOR UPDATE`, id))
 }
 
 func txChallenge(tx *Tx, id string) (*Challenge, error) {
-	return scanChallenge(tx.QueryRow(`SELECT `+challengeCols+` FROM challenges WHERE id = ?`, id))
+	return scanChallenge(tx.QueryRow(`SELECT `+challengeCols+` FROM challenges WHERE id = ? FOR UPDATE`, id))
 }
 
 func setChallengeStatus(tx *Tx, id, status string, now int64) error {
@@ -781,7 +782,7 @@ func recoverSending(tx *Tx, fail bool, reason string, now int64) (int64, error) 
 // partial index messages_due serves.
 func claimDue(tx *Tx, now, lease int64, n int) ([]*Message, error) {
 	rows, err := tx.Query(`UPDATE messages SET state = '`+StateSending+`', attempts = attempts + 1, updated_at = ?, lease_until = ?
-		WHERE id IN (SELECT id FROM messages WHERE state = '`+StateQueued+`' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?)
+		WHERE id IN (SELECT id FROM messages WHERE state = '`+StateQueued+`' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ? FOR UPDATE SKIP LOCKED)
 		RETURNING `+messageCols, now, lease, now, n)
 	if err != nil {
 		return nil, err
@@ -965,4 +966,13 @@ func segmentStates(tx *Tx, messageID string) ([]string, error) {
 		out = append(out, st)
 	}
 	return out, errors.Join(rows.Err(), rows.Close())
+}
+
+// b2i stores a flag as 0 or 1 (an INTEGER column in SQLite, BIGINT in
+// PostgreSQL).
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
