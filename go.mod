@@ -15,9 +15,19 @@ require (
 	modernc.org/sqlite v1.61.1
 )
 
-require github.com/BurntSushi/toml v1.5.0 // indirect
+require (
+	github.com/BurntSushi/toml v1.5.0 // indirect
+	github.com/jackc/pgpassfile v1.0.0 // indirect
+	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
+	github.com/jackc/puddle/v2 v2.2.3 // indirect
+	github.com/rogpeppe/go-internal v1.16.0 // indirect
+	golang.org/x/sync v0.24.0 // indirect
+)
 
-require go.uber.org/zap/exp v0.3.0
+require (
+	github.com/jackc/pgx/v5 v5.13.0
+	go.uber.org/zap/exp v0.3.0
+)
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect

@@ -14,13 +14,16 @@ import (
 // `yaml` tags; the CLI maps flags and OTPD_* variables onto the same
 // fields.
 type Config struct {
-	HTTP    HTTPConfig   `yaml:"http"`
-	DataDir string       `yaml:"data_dir"`
-	SMSC    SMSCConfig   `yaml:"smsc"`
-	OTP     OTPConfig    `yaml:"otp"`
-	Limits  LimitsConfig `yaml:"limits"`
-	Sender  SenderConfig `yaml:"sender"`
-	Sim     SimConfig    `yaml:"simulator"`
+	HTTP    HTTPConfig `yaml:"http"`
+	DataDir string     `yaml:"data_dir"`
+	// Database is a PostgreSQL URL (postgres://...) to keep the store in,
+	// shared by every instance; "" keeps it in SQLite in DataDir.
+	Database string       `yaml:"database"`
+	SMSC     SMSCConfig   `yaml:"smsc"`
+	OTP      OTPConfig    `yaml:"otp"`
+	Limits   LimitsConfig `yaml:"limits"`
+	Sender   SenderConfig `yaml:"sender"`
+	Sim      SimConfig    `yaml:"simulator"`
 	// Retention is how long challenges, messages and their receipts are
 	// kept after they were created; default 720h (30 days).
 	Retention time.Duration `yaml:"retention"`

@@ -74,7 +74,7 @@ func Start(cfg Config, log *zap.Logger) (d *Daemon, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return d, fmt.Errorf("data directory %s: %w", cfg.DataDir, err)
 	}
-	if d.store, err = OpenSQLite(cfg.DataDir); err != nil {
+	if d.store, err = OpenStore(cfg.DataDir, cfg.Database); err != nil {
 		return d, err
 	}
 	ctx := context.Background()

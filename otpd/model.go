@@ -1,7 +1,6 @@
 package otpd
 
 import (
-	"database/sql"
 	"time"
 )
 
@@ -96,53 +95,4 @@ type Segment struct {
 	Stat, Err   string
 	SubmittedAt time.Time
 	DoneAt      time.Time
-}
-
-const challengeCols = `id, phone, code_hmac, status, attempts, max_attempts, sends, length, locale, key_id, message_id, template, sender, created_at, expires_at, last_sent_at, updated_at`
-
-type scanner interface{ Scan(dest ...any) error }
-
-func scanChallenge(r scanner) (*Challenge, error) {
-	var c Challenge
-	var created, expires, last, updated int64
-	err := r.Scan(&c.ID, &c.Phone, &c.CodeHMAC, &c.Status, &c.Attempts, &c.MaxAttempts, &c.Sends, &c.Length, &c.Locale, &c.KeyID, &c.MessageID, &c.Template, &c.Sender, &created, &expires, &last, &updated)
-	if err == sql.ErrNoRows {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, err
-	}
-	c.CreatedAt, c.ExpiresAt, c.LastSentAt, c.UpdatedAt = fromMS(created), fromMS(expires), fromMS(last), fromMS(updated)
-	return &c, nil
-}
-
-func insertChallenge(tx *Tx, c *Challenge) error {
-	_, err := tx.Exec(`INSERT INTO challenges (`+challengeCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-		c.ID, c.Phone, c.CodeHMAC, c.Status, c.Attempts, c.MaxAttempts, c.Sends, c.Length, c.Locale, c.KeyID, c.MessageID, c.Template, c.Sender,
-		ms(c.CreatedAt), ms(c.ExpiresAt), ms(c.LastSentAt), ms(c.UpdatedAt))
-	return err
-}
-
-const messageCols = `id, challenge_id, phone, sender, sealed, state, attempts, uncertain, ref, segments, next_attempt_at, deadline, stat, err, reason, key_id, created_at, updated_at, lease_until`
-
-func scanMessage(r scanner) (*Message, error) {
-	var m Message
-	var next, deadline, created, updated, lease int64
-	err := r.Scan(&m.ID, &m.ChallengeID, &m.Phone, &m.Sender, &m.Sealed, &m.State, &m.Attempts, &m.Uncertain, &m.Ref, &m.Segments,
-		&next, &deadline, &m.Stat, &m.Err, &m.Reason, &m.KeyID, &created, &updated, &lease)
-	if err == sql.ErrNoRows {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, err
-	}
-	m.NextAttemptAt, m.Deadline, m.CreatedAt, m.UpdatedAt, m.LeaseUntil = fromMS(next), fromMS(deadline), fromMS(created), fromMS(updated), fromMS(lease)
-	return &m, nil
-}
-
-func insertMessage(tx *Tx, m *Message) error {
-	_, err := tx.Exec(`INSERT INTO messages (`+messageCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-		m.ID, m.ChallengeID, m.Phone, m.Sender, m.Sealed, m.State, m.Attempts, m.Uncertain, m.Ref, m.Segments,
-		ms(m.NextAttemptAt), ms(m.Deadline), m.Stat, m.Err, m.Reason, m.KeyID, ms(m.CreatedAt), ms(m.UpdatedAt), ms(m.LeaseUntil))
-	return err
 }

@@ -23,6 +23,9 @@ func testDaemon(t *testing.T, mod func(*Config)) *Daemon {
 	t.Helper()
 	cfg := NewConfig()
 	cfg.DataDir = t.TempDir()
+	if testOnPostgres() {
+		cfg.Database = testPostgresURL(t)
+	}
 	cfg.HTTP.Addr = "127.0.0.1:0"
 	cfg.Sim.HTTPAddr = "127.0.0.1:0"
 	cfg.Sim.DLRDelay = "10ms"

@@ -2,7 +2,6 @@ package otpd
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"github.com/otpd/otpd/smpp"
@@ -101,8 +100,7 @@ func (s *Service) ApplyReceipt(ctx context.Context, r smpp.Receipt) error {
 			orphan = true
 			s.orphans.Add(int64(len(keys))) // before the insert: a rollback only leaves it high
 			for _, k := range keys {
-				if _, err := tx.Exec(`INSERT INTO orphan_receipts (smsc_key, stat, err, state, done_at, received_at, receipt_id) VALUES (?,?,?,?,?,?,?)`,
-					k, r.Stat, r.Err, state, ms(done), ms(now), r.ID); err != nil {
+				if err := insertOrphan(tx, k, orphanReceipt{stat: r.Stat, err: r.Err, state: state, done: ms(done), id: r.ID}, ms(now)); err != nil {
 					return err
 				}
 			}
@@ -148,35 +146,14 @@ func (s *Service) applyOrphans(tx *Tx, key string, now time.Time) (evs []Event, 
 	if s.orphans.Load() <= 0 {
 		return nil, 0, 0, nil
 	}
-	rows, err := tx.Query(`SELECT stat, err, state, done_at, receipt_id FROM orphan_receipts WHERE smsc_key = ?`, key)
-	if err != nil {
+	os_, err := orphansFor(tx, key)
+	if err != nil || len(os_) == 0 {
 		return nil, 0, 0, err
 	}
-	type orphan struct {
-		stat, err, state, id string
-		done                 int64
-	}
-	var os_ []orphan
-	for rows.Next() {
-		var o orphan
-		if err := rows.Scan(&o.stat, &o.err, &o.state, &o.done, &o.id); err != nil {
-			rows.Close()
-			return nil, 0, 0, err
-		}
-		os_ = append(os_, o)
-	}
-	rows.Close()
-	if len(os_) == 0 {
-		return nil, 0, 0, nil
-	}
-	drop := func(q string, args ...any) error {
-		res, err := tx.Exec(q, args...)
-		if err != nil {
-			return err
-		}
-		n, _ := res.RowsAffected()
+	drop := func(k, id string) error {
+		n, err := dropOrphans(tx, k, id)
 		dropped += int(n)
-		return nil
+		return err
 	}
 	for _, o := range os_ {
 		_, e, _, err := applyToSegments(tx, []string{key}, o.state, o.stat, o.err, fromMS(o.done), now)
@@ -188,7 +165,7 @@ func (s *Service) applyOrphans(tx *Tx, key string, now time.Time) (evs []Event, 
 	if err := s.queueReports(tx, evs, now); err != nil {
 		return nil, 0, 0, err
 	}
-	if err := drop(`DELETE FROM orphan_receipts WHERE smsc_key = ?`, key); err != nil {
+	if err := drop(key, ""); err != nil {
 		return nil, 0, 0, err
 	}
 	seen := map[string]bool{}
@@ -205,7 +182,7 @@ func (s *Service) applyOrphans(tx *Tx, key string, now time.Time) (evs []Event, 
 			continue
 		}
 		for _, k := range keys[1:] {
-			if err := drop(`DELETE FROM orphan_receipts WHERE smsc_key = ? AND receipt_id = ?`, k, o.id); err != nil {
+			if err := drop(k, o.id); err != nil {
 				return nil, 0, 0, err
 			}
 		}
@@ -216,36 +193,16 @@ func (s *Service) applyOrphans(tx *Tx, key string, now time.Time) (evs []Event, 
 // applyToSegments updates the segments with these keys and their
 // messages; it returns how many segments matched and the events to publish.
 func applyToSegments(tx *Tx, keys []string, state, stat, errCode string, done, now time.Time) (n int, evs []Event, dup int, err error) {
-	q := `SELECT s.message_id, s.seq, s.smsc_id, s.state, s.stat, m.challenge_id, m.phone, m.segments, m.key_id FROM segments s JOIN messages m ON m.id = s.message_id WHERE s.smsc_key IN (?` + strings.Repeat(",?", len(keys)-1) + `)`
-	args := make([]any, len(keys))
-	for i, k := range keys {
-		args[i] = k
-	}
-	rows, err := tx.Query(q, args...)
+	hits, err := segmentsByKey(tx, keys)
 	if err != nil {
 		return 0, nil, 0, err
 	}
-	type hit struct {
-		msg, smscID, state, stat, challenge, phone, key string
-		seq, segments                                   int
-	}
-	var hits []hit
-	for rows.Next() {
-		var h hit
-		if err := rows.Scan(&h.msg, &h.seq, &h.smscID, &h.state, &h.stat, &h.challenge, &h.phone, &h.segments, &h.key); err != nil {
-			rows.Close()
-			return 0, nil, 0, err
-		}
-		hits = append(hits, h)
-	}
-	rows.Close()
 	for _, h := range hits {
 		if h.state == state && h.stat == stat && finalState(state) {
 			dup++ // the same final receipt again: nothing changes, no event
 			continue
 		}
-		if _, err := tx.Exec(`UPDATE segments SET state = ?, stat = ?, err = ?, done_at = ? WHERE message_id = ? AND seq = ?`,
-			state, stat, errCode, ms(done), h.msg, h.seq); err != nil {
+		if err := setSegmentState(tx, h.msg, h.seq, state, stat, errCode, ms(done)); err != nil {
 			return 0, nil, 0, err
 		}
 		var msgState string
@@ -258,13 +215,10 @@ func applyToSegments(tx *Tx, keys []string, state, stat, errCode string, done, n
 			return 0, nil, 0, err
 		}
 		if msgState != "" {
-			// Not "state IN (...)": SQLite would build a temporary table
-			// for the list on every run.
-			if _, err := tx.Exec(`UPDATE messages SET state = ?1, stat = ?2, err = ?3, updated_at = ?4 WHERE id = ?5 AND (state = ?1 OR state = ?6 OR state = ?7)`,
-				msgState, stat, errCode, ms(now), h.msg, StateSubmitted, StateSending); err != nil {
+			if err := settleMessage(tx, h.msg, msgState, stat, errCode, ms(now)); err != nil {
 				return 0, nil, 0, err
 			}
-		} else if _, err := tx.Exec(`UPDATE messages SET stat = ?, err = ?, updated_at = ? WHERE id = ?`, stat, errCode, ms(now), h.msg); err != nil {
+		} else if err := noteReceipt(tx, h.msg, stat, errCode, ms(now)); err != nil {
 			return 0, nil, 0, err
 		}
 		ev := Event{MessageID: h.msg, ChallengeID: h.challenge, Phone: MaskPhone(h.phone), State: state, Stat: stat, Err: errCode,
@@ -281,19 +235,12 @@ func applyToSegments(tx *Tx, keys []string, state, stat, errCode string, done, n
 // has a final state: delivered when all are, else the first failure; ""
 // while some are still open.
 func aggregate(tx *Tx, msgID string, total int) (string, error) {
-	rows, err := tx.Query(`SELECT state FROM segments WHERE message_id = ? ORDER BY seq`, msgID)
+	states, err := segmentStates(tx, msgID)
 	if err != nil {
 		return "", err
 	}
-	defer rows.Close()
-	n := 0
 	result := StateDelivered
-	for rows.Next() {
-		var st string
-		if err := rows.Scan(&st); err != nil {
-			return "", err
-		}
-		n++
+	for _, st := range states {
 		if !finalState(st) {
 			return "", nil
 		}
@@ -301,8 +248,8 @@ func aggregate(tx *Tx, msgID string, total int) (string, error) {
 			result = st
 		}
 	}
-	if n < total || n == 0 {
-		return "", rows.Err()
+	if len(states) < total || len(states) == 0 {
+		return "", nil
 	}
-	return result, rows.Err()
+	return result, nil
 }

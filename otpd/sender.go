@@ -2,7 +2,6 @@ package otpd
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -194,21 +193,9 @@ func (s *Sender) recover(ctx context.Context) error {
 	now := s.svc.now().UTC()
 	var n int
 	err := s.svc.store.Write(ctx, func(tx *Tx) error {
-		var res sql.Result
-		var err error
-		if s.svc.cfg.Sender.Uncertain == "fail" {
-			res, err = tx.Exec(`UPDATE messages SET state = ?, sealed = NULL, reason = ?, uncertain = uncertain + 1, updated_at = ? WHERE state = ?`,
-				StateFailed, "outcome unknown: otpd stopped while submitting", ms(now), StateSending)
-		} else {
-			res, err = tx.Exec(`UPDATE messages SET state = ?, uncertain = uncertain + 1, next_attempt_at = ?, updated_at = ? WHERE state = ?`,
-				StateQueued, ms(now), ms(now), StateSending)
-		}
-		if err != nil {
-			return err
-		}
-		c, _ := res.RowsAffected()
+		c, err := recoverSending(tx, s.svc.cfg.Sender.Uncertain == "fail", "outcome unknown: otpd stopped while submitting", ms(now))
 		n = int(c)
-		return nil
+		return err
 	})
 	if n > 0 {
 		s.svc.metrics.Uncertain.Add(float64(n))
@@ -307,47 +294,16 @@ func (s *Sender) claim(n int) ([]*claimed, error) {
 	var out []*claimed
 	err := s.svc.store.Write(s.ctx, func(tx *Tx) error {
 		out = nil
-		// One statement takes the due messages and returns them as taken.
-		// 'queued' as a literal, so that the partial index messages_due
-		// serves.
-		rows, err := tx.Query(`UPDATE messages SET state = '`+StateSending+`', attempts = attempts + 1, updated_at = ?, lease_until = ?
-			WHERE id IN (SELECT id FROM messages WHERE state = '`+StateQueued+`' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?)
-			RETURNING `+messageCols, ms(now), ms(now.Add(leaseFor)), ms(now), n)
+		ms_, err := claimDue(tx, ms(now), ms(now.Add(leaseFor)), n)
 		if err != nil {
-			return err
-		}
-		var ms_ []*Message
-		for rows.Next() {
-			m, err := scanMessage(rows)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			ms_ = append(ms_, m)
-		}
-		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 			return err
 		}
 		for _, m := range ms_ {
 			c := &claimed{m: m, done: map[int]bool{}}
-			if m.Attempts == 1 {
-				out = append(out, c) // never claimed before: no segment sent yet
-				continue
-			}
-			srows, err := tx.Query(`SELECT seq FROM segments WHERE message_id = ?`, m.ID)
-			if err != nil {
-				return err
-			}
-			for srows.Next() {
-				var seq int
-				if err := srows.Scan(&seq); err != nil {
-					srows.Close()
+			if m.Attempts > 1 { // claimed before: some segments may be sent
+				if c.done, err = segmentsSent(tx, m.ID); err != nil {
 					return err
 				}
-				c.done[seq] = true
-			}
-			if err := errors.Join(srows.Err(), srows.Close()); err != nil {
-				return err
 			}
 			out = append(out, c)
 		}
@@ -535,9 +491,7 @@ func (s *Sender) retry(m *Message, reason string, log *zap.Logger) {
 		return
 	}
 	s.persist("requeue", log, func(tx *Tx) error {
-		_, err := tx.Exec(`UPDATE messages SET state = ?, next_attempt_at = ?, reason = ?, uncertain = ?, lease_until = 0, updated_at = ? WHERE id = ? AND state = ?`,
-			StateQueued, ms(next), reason, m.Uncertain, ms(now), m.ID, StateSending)
-		return err
+		return requeueSending(tx, m, ms(next), reason, ms(now))
 	})
 }
 
@@ -545,8 +499,7 @@ func (s *Sender) retry(m *Message, reason string, log *zap.Logger) {
 func (s *Sender) finish(m *Message, state, reason string, log *zap.Logger) {
 	now := s.svc.now().UTC()
 	if !s.persist("recording a failed message", log, func(tx *Tx) error {
-		if _, err := tx.Exec(`UPDATE messages SET state = ?, sealed = NULL, reason = ?, uncertain = ?, updated_at = ? WHERE id = ?`,
-			state, reason, m.Uncertain, ms(now), m.ID); err != nil {
+		if err := endMessage(tx, m, state, reason, ms(now)); err != nil {
 			return err
 		}
 		return s.svc.queueReports(tx, []Event{{MessageID: m.ID, At: now}}, now) // its callback hears of it too
@@ -570,7 +523,7 @@ func (s *Sender) recordSegment(m *Message, seq, total int, smscID string) error 
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(`UPDATE messages SET segments = ? WHERE id = ?`, total, m.ID); err != nil {
+		if err := setSegmentCount(tx, m.ID, total); err != nil {
 			return err
 		}
 		evs, orphans, dropped, err = s.svc.applyOrphans(tx, key, now)
@@ -591,9 +544,7 @@ func (s *Sender) recordSegment(m *Message, seq, total int, smscID string) error 
 // applies the receipts that came first (applyOrphans), which need it.
 func (s *Sender) insertSegment(tx *Tx, m *Message, seq int, smscID string, now time.Time) (string, error) {
 	key := dlr.CanonicalIn(smscID, s.respBase)
-	_, err := tx.Exec(`INSERT OR REPLACE INTO segments (message_id, seq, smsc_id, smsc_key, state, submitted_at) VALUES (?,?,?,?,?,?)`,
-		m.ID, seq, smscID, key, StateSubmitted, ms(now))
-	return key, err
+	return key, putSegment(tx, m.ID, seq, smscID, key, ms(now))
 }
 
 // submitted marks a message whose every segment the SMSC acknowledged; its
@@ -612,8 +563,7 @@ func (s *Sender) submitted(m *Message, n int, seg *segment, log *zap.Logger) {
 				return err
 			}
 		}
-		if _, err := tx.Exec(`UPDATE messages SET state = CASE WHEN state = ? THEN ? ELSE state END, sealed = NULL, segments = ?, reason = '', uncertain = ?, updated_at = ? WHERE id = ?`,
-			StateSending, StateSubmitted, n, m.Uncertain, ms(now), m.ID); err != nil {
+		if err := markSubmitted(tx, m, n, ms(now)); err != nil {
 			return err
 		}
 		if seg == nil {

@@ -83,8 +83,8 @@ func NewService(cfg *Config, store *Store, sec *Secrets, m *Metrics, events *Bro
 			s.allow[c] = true
 		}
 	}
-	var n int64
-	if err := store.QueryRow(context.Background(), `SELECT COUNT(*) FROM orphan_receipts`).Scan(&n); err != nil {
+	n, err := store.countOrphans(context.Background())
+	if err != nil {
 		n = 1 << 62 // unknown: always look
 	}
 	s.orphans.Store(n)
@@ -554,7 +554,7 @@ func (s *Service) withChallenge(ctx context.Context, id, keyID string, fn func(t
 	err = s.store.Write(ctx, func(tx *Tx) error {
 		var err error
 		apiE, notFound = nil, false
-		c, err = scanChallenge(tx.QueryRow(`SELECT `+challengeCols+` FROM challenges WHERE id = ?`, id))
+		c, err = txChallenge(tx, id)
 		if errors.Is(err, ErrNotFound) {
 			notFound = true // not an error of the write: nothing to undo
 			return nil
@@ -621,7 +621,7 @@ func (s *Service) Verify(ctx context.Context, id, code, keyID string) (*VerifyRe
 			return apiErr(http.StatusConflict, "not_pending", "challenge is %s; a code works once", st), nil
 		case StatusExpired:
 			if c.Status != StatusExpired {
-				if _, err := tx.Exec(`UPDATE challenges SET status = ?, updated_at = ? WHERE id = ?`, StatusExpired, ms(now), id); err != nil {
+				if err := setChallengeStatus(tx, id, StatusExpired, ms(now)); err != nil {
 					return nil, err
 				}
 			}
@@ -654,7 +654,7 @@ func (s *Service) Verify(ctx context.Context, id, code, keyID string) (*VerifyRe
 		if err := setPhoneFailures(tx, c.Phone, fails, ms(now)); err != nil {
 			return nil, err
 		}
-		if _, err := tx.Exec(`UPDATE challenges SET attempts = ?, status = ?, updated_at = ? WHERE id = ?`, c.Attempts, status, ms(now), id); err != nil {
+		if err := recordAttempt(tx, id, c.Attempts, status, ms(now)); err != nil {
 			return nil, err
 		}
 		res.Status = status
@@ -734,8 +734,7 @@ func (s *Service) Resend(ctx context.Context, id, keyID string) (*Challenge, err
 		}
 		m = s.newMessage(c.ID, c.Phone, c.Sender, render(tmpl, code, c.Phone, c.ExpiresAt.Sub(now)), c.ExpiresAt, keyID, now)
 		// The old code stops working; its SMS is withdrawn if still queued.
-		if _, err := tx.Exec(`UPDATE messages SET state = ?, sealed = NULL, reason = ?, updated_at = ? WHERE id = ? AND state = ?`,
-			StateFailed, "superseded by a resend before it was sent", ms(now), c.MessageID, StateQueued); err != nil {
+		if err := withdrawQueued(tx, c.MessageID, "superseded by a resend before it was sent", ms(now)); err != nil {
 			return nil, err
 		}
 		oldMessage := c.MessageID
@@ -743,8 +742,7 @@ func (s *Service) Resend(ctx context.Context, id, keyID string) (*Challenge, err
 		c.Sends++
 		c.LastSentAt = now
 		c.MessageID = m.ID
-		if _, err := tx.Exec(`UPDATE challenges SET code_hmac = ?, sends = ?, last_sent_at = ?, message_id = ?, updated_at = ? WHERE id = ?`,
-			c.CodeHMAC, c.Sends, ms(now), m.ID, ms(now), c.ID); err != nil {
+		if err := recordResend(tx, c, ms(now)); err != nil {
 			return nil, err
 		}
 		if err := insertMessage(tx, m); err != nil {
@@ -773,8 +771,7 @@ func (s *Service) Cancel(ctx context.Context, id, keyID string) (*Challenge, err
 			return apiErr(http.StatusConflict, "not_pending", "challenge is %s", st), nil
 		}
 		c.Status = StatusCanceled
-		_, err := tx.Exec(`UPDATE challenges SET status = ?, updated_at = ? WHERE id = ?`, StatusCanceled, ms(now), id)
-		return nil, err
+		return nil, setChallengeStatus(tx, id, StatusCanceled, ms(now))
 	})
 	if err != nil {
 		return nil, err
@@ -792,40 +789,18 @@ func (s *Service) GetChallenge(ctx context.Context, id, keyID string) (*Challeng
 	if !validID("ch", id) {
 		return nil, nil, errNoChallenge
 	}
-	c, err := scanChallenge(s.store.QueryRow(ctx, `SELECT `+challengeCols+` FROM challenges WHERE id = ?`, id))
+	c, err := s.store.Challenge(ctx, id)
 	if errors.Is(err, ErrNotFound) || (err == nil && !all && c.KeyID != keyID) {
 		return nil, nil, errNoChallenge
 	}
 	if err != nil {
 		return nil, nil, err
 	}
-	m, err := s.getMessage(ctx, c.MessageID)
+	m, err := s.store.Message(ctx, c.MessageID)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, nil, err
 	}
 	return c, m, nil
-}
-
-func (s *Service) getMessage(ctx context.Context, id string) (*Message, error) {
-	m, err := scanMessage(s.store.QueryRow(ctx, `SELECT `+messageCols+` FROM messages WHERE id = ?`, id))
-	if err != nil {
-		return nil, err
-	}
-	rows, err := s.store.Query(ctx, `SELECT seq, smsc_id, state, stat, err, submitted_at, done_at FROM segments WHERE message_id = ? ORDER BY seq`, id)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var g Segment
-		var sub, done int64
-		if err := rows.Scan(&g.Seq, &g.SMSCID, &g.State, &g.Stat, &g.Err, &sub, &done); err != nil {
-			return nil, err
-		}
-		g.SubmittedAt, g.DoneAt = fromMS(sub), fromMS(done)
-		m.Parts = append(m.Parts, g)
-	}
-	return m, rows.Err()
 }
 
 // MessageRequest is the body of POST /v1/messages.
@@ -897,7 +872,7 @@ func (s *Service) GetMessage(ctx context.Context, id, keyID string) (*Message, e
 	if !validID("msg", id) {
 		return nil, errNoMessage
 	}
-	m, err := s.getMessage(ctx, id)
+	m, err := s.store.Message(ctx, id)
 	if errors.Is(err, ErrNotFound) || (err == nil && !all && m.KeyID != keyID) {
 		return nil, errNoMessage
 	}

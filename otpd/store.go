@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -220,7 +219,8 @@ const SchemaVersion = 4
 // batches (group commit): one failing write does not undo the others, and
 // a caller returns only once its write is committed.
 type Store struct {
-	path  string
+	d     dialect
+	path  string    // where it is, for messages: a file, or a URL without its password
 	rdb   *sql.DB   // readers
 	wdb   *sql.DB   // the single writer connection
 	wconn *sql.Conn // that connection, held by the writer goroutine
@@ -316,7 +316,7 @@ func (s *Store) exec(q string, args ...any) (sql.Result, error) {
 	if st := s.stmt(q); st != nil {
 		return st.Exec(args...)
 	}
-	return s.wconn.ExecContext(context.Background(), q, args...)
+	return s.wconn.ExecContext(context.Background(), s.sql(q), args...)
 }
 
 // stmt returns the prepared form of q, preparing it the first time; nil
@@ -324,7 +324,7 @@ func (s *Store) exec(q string, args ...any) (sql.Result, error) {
 // own error) or when the writer keeps enough already.
 func (s *Store) stmt(q string) *sql.Stmt {
 	if m := s.seen.Load(); m != nil {
-		m.Store(q, true)
+		m.Store(s.sql(q), true)
 	}
 	if st := s.wstmts[q]; st != nil {
 		return st
@@ -332,7 +332,7 @@ func (s *Store) stmt(q string) *sql.Stmt {
 	if len(s.wstmts) >= maxWriteStmts {
 		return nil // ad hoc statements, not worth keeping
 	}
-	st, err := s.wconn.PrepareContext(context.Background(), q)
+	st, err := s.wconn.PrepareContext(context.Background(), s.sql(q))
 	if err != nil {
 		return nil
 	}
@@ -359,7 +359,7 @@ func (t *Tx) Query(q string, args ...any) (*sql.Rows, error) {
 	if st := t.s.stmt(q); st != nil {
 		rows, err = st.Query(args...)
 	} else {
-		rows, err = t.s.wconn.QueryContext(context.Background(), q, args...)
+		rows, err = t.s.wconn.QueryContext(context.Background(), t.s.sql(q), args...)
 	}
 	if err != nil {
 		return nil, t.failed(err)
@@ -376,7 +376,7 @@ func (t *Tx) QueryRow(q string, args ...any) *Row {
 	if st := t.s.stmt(q); st != nil {
 		return &Row{t: t, row: st.QueryRow(args...)}
 	}
-	return &Row{t: t, row: t.s.wconn.QueryRowContext(context.Background(), q, args...)}
+	return &Row{t: t, row: t.s.wconn.QueryRowContext(context.Background(), t.s.sql(q), args...)}
 }
 
 // Row is the result of Tx.QueryRow.
@@ -401,14 +401,14 @@ func (r *Row) Scan(dest ...any) error {
 // begin starts a write transaction; end commits it, or rolls it back when
 // commit is false or the commit fails (which leaves it open in SQLite).
 func (s *Store) begin() (*Tx, error) {
-	_, err := s.exec(`BEGIN IMMEDIATE`)
+	_, err := s.exec(s.d.begin())
 	if err != nil && strings.Contains(err.Error(), "within a transaction") {
 		// A transaction left open by a commit and a rollback that both
 		// failed would refuse every later one: end it, and try once more.
 		// (Not for other errors: a BEGIN that waited busy_timeout for
 		// another process's write has waited enough.)
 		s.exec(`ROLLBACK`)
-		_, err = s.exec(`BEGIN IMMEDIATE`)
+		_, err = s.exec(s.d.begin())
 	}
 	if err != nil {
 		return nil, err
@@ -439,7 +439,7 @@ const maxWriteStmts = 128
 // prepared returns the statement for q on db, preparing it the first time.
 func (s *Store) prepared(db *sql.DB, q string) (*sql.Stmt, error) {
 	if m := s.seen.Load(); m != nil {
-		m.Store(q, true)
+		m.Store(s.sql(q), true)
 	}
 	key := stmtKey{db, q}
 	s.stmtMu.Lock()
@@ -448,7 +448,7 @@ func (s *Store) prepared(db *sql.DB, q string) (*sql.Stmt, error) {
 	if st != nil {
 		return st, nil
 	}
-	st, err := db.Prepare(q)
+	st, err := db.Prepare(s.sql(q))
 	if err != nil {
 		return nil, err
 	}
@@ -472,7 +472,7 @@ type stmtKey struct {
 func (s *Store) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
 	st, err := s.prepared(s.rdb, q)
 	if err != nil {
-		return s.rdb.QueryRowContext(ctx, q, args...)
+		return s.rdb.QueryRowContext(ctx, s.sql(q), args...)
 	}
 	return st.QueryRowContext(ctx, args...)
 }
@@ -492,7 +492,10 @@ func OpenSQLite(dir string) (*Store, error) {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
 	path := filepath.Join(dir, "otpd.db")
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_txlock=immediate"
+	// busy_timeout first: the pragmas run in order, and switching to WAL
+	// waits for another process opening the same file (serve and a keys
+	// command starting together) only once it is set.
+	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate"
 	wdb, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, err
@@ -509,8 +512,7 @@ func OpenSQLite(dir string) (*Store, error) {
 	}
 	rdb.SetMaxOpenConns(4)
 	rdb.SetMaxIdleConns(4) // keep them: opening and closing SQLite connections is not free
-	s := &Store{path: path, rdb: rdb, wdb: wdb, ops: make(chan *writeOp, 1024), stop: make(chan struct{}),
-		stmts: map[stmtKey]*sql.Stmt{}, wstmts: map[string]*sql.Stmt{}}
+	s := newStore(sqliteDialect{}, path, rdb, wdb)
 	if err := s.migrate(); err != nil {
 		s.rdb.Close()
 		s.wdb.Close()
@@ -530,6 +532,17 @@ func OpenSQLite(dir string) (*Store, error) {
 		return nil, fmt.Errorf("open the write-ahead log: %w", err)
 	}
 	s.syncWAL = func() error { return syscall.Fdatasync(int(s.wal.Fd())) }
+	s.start()
+	return s, nil
+}
+
+func newStore(d dialect, path string, rdb, wdb *sql.DB) *Store {
+	return &Store{d: d, path: path, rdb: rdb, wdb: wdb, ops: make(chan *writeOp, 1024), stop: make(chan struct{}),
+		stmts: map[stmtKey]*sql.Stmt{}, wstmts: map[string]*sql.Stmt{}}
+}
+
+// start runs the writer and the syncer.
+func (s *Store) start() {
 	// Unbuffered: the writer hands over batch N+1 only once the syncer has
 	// synced batch N, and the writes that arrive meanwhile make the next
 	// batch bigger instead of adding commits.
@@ -537,10 +550,12 @@ func OpenSQLite(dir string) (*Store, error) {
 	s.wg.Add(2)
 	go s.writer()
 	go s.syncer()
-	return s, nil
 }
 
 func (s *Store) migrate() error {
+	if s.d.Name() == "postgres" {
+		return s.migratePostgres()
+	}
 	tx, err := s.wdb.Begin()
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
@@ -673,7 +688,7 @@ var ErrFull = errors.New("store: database or disk is full")
 // write's: a full disk, a database busy or locked by another process, an
 // I/O error, a failed sync. The same write may succeed later.
 func Unavailable(err error) bool {
-	if errors.Is(err, ErrFull) || errors.Is(err, ErrNotDurable) || errors.Is(err, errBroken) {
+	if errors.Is(err, ErrFull) || errors.Is(err, ErrNotDurable) || errors.Is(err, errBroken) || pgUnavailable(err) {
 		return true
 	}
 	var se interface{ Code() int }
@@ -777,7 +792,7 @@ func (s *Store) syncer() {
 			if err != nil {
 				// The kernel may have dropped the pages it failed to write:
 				// nothing written since can be called durable any more.
-				err = fmt.Errorf("%w: syncing %s failed, no further writes are accepted: %v", ErrNotDurable, s.wal.Name(), err)
+				err = fmt.Errorf("%w: syncing %s failed, no further writes are accepted: %v", ErrNotDurable, s.path, err)
 				s.syncErr = err
 				s.broken.Store(true)
 			}
@@ -927,7 +942,9 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 	close(s.stop)
 	s.wg.Wait()
-	s.wal.Close()
+	if s.wal != nil {
+		s.wal.Close()
+	}
 	for _, st := range s.wstmts {
 		st.Close()
 	}
@@ -937,7 +954,9 @@ func (s *Store) Close() error {
 	}
 	s.stmts = map[stmtKey]*sql.Stmt{}
 	s.stmtMu.Unlock()
-	s.wconn.ExecContext(context.Background(), `PRAGMA wal_checkpoint(TRUNCATE)`)
+	if s.wal != nil {
+		s.wconn.ExecContext(context.Background(), `PRAGMA wal_checkpoint(TRUNCATE)`)
+	}
 	s.wconn.Close()
 	return errors.Join(s.rdb.Close(), s.wdb.Close())
 }
@@ -954,655 +973,4 @@ func fromMS(v int64) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMilli(v).UTC()
-}
-
-// The front doors' statements (door_*.go and webhooks.go hold no SQL).
-
-func insertDoorMessage(tx *Tx, messageID, keyID, accountSid string, created time.Time) error {
-	_, err := tx.Exec(`INSERT INTO door_messages (message_id, key_id, account_sid, created_at) VALUES (?,?,?,?)`,
-		messageID, keyID, accountSid, ms(created))
-	return err
-}
-
-// listDoorMessages gives the ids of the messages a key sent for an account
-// through the Twilio-shaped doors, newest first.
-func (s *Store) listDoorMessages(ctx context.Context, keyID, accountSid string, limit, offset int) ([]string, error) {
-	return s.queryIDs(ctx, `SELECT message_id FROM door_messages WHERE key_id = ? AND account_sid = ? ORDER BY created_at DESC, message_id DESC LIMIT ? OFFSET ?`,
-		keyID, accountSid, limit, offset)
-}
-
-// doorMessageAccount is the account a door message was sent for; "" when
-// it was not sent through a Twilio-shaped door.
-func (s *Store) doorMessageAccount(ctx context.Context, messageID string) (string, error) {
-	var acc string
-	err := s.QueryRow(ctx, `SELECT account_sid FROM door_messages WHERE message_id = ?`, messageID).Scan(&acc)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil
-	}
-	return acc, err
-}
-
-func insertVerifyChallenge(tx *Tx, challengeID, serviceSid, keyID, phone string, created time.Time) error {
-	_, err := tx.Exec(`INSERT INTO verify_challenges (challenge_id, service_sid, key_id, phone, created_at) VALUES (?,?,?,?,?)`,
-		challengeID, serviceSid, keyID, phone, ms(created))
-	return err
-}
-
-// verifyChallengeService is the Verify service a challenge was made for;
-// "" when it was not made through the Verify door.
-func (s *Store) verifyChallengeService(ctx context.Context, challengeID string) (string, error) {
-	var svc string
-	err := s.QueryRow(ctx, `SELECT service_sid FROM verify_challenges WHERE challenge_id = ?`, challengeID).Scan(&svc)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil
-	}
-	return svc, err
-}
-
-// latestVerifyChallenge is the newest challenge of a Verify service for a
-// number and key; "" when there is none.
-func (s *Store) latestVerifyChallenge(ctx context.Context, serviceSid, keyID, phone string) (string, error) {
-	var id string
-	err := s.QueryRow(ctx, `SELECT challenge_id FROM verify_challenges WHERE service_sid = ? AND phone = ? AND key_id = ? ORDER BY created_at DESC, challenge_id DESC LIMIT 1`,
-		serviceSid, phone, keyID).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil
-	}
-	return id, err
-}
-
-func insertCallback(tx *Tx, messageID, kind, url string, secret []byte, accountSid, keyID string) error {
-	_, err := tx.Exec(`INSERT INTO callbacks (message_id, kind, url, secret, account_sid, key_id) VALUES (?,?,?,?,?,?)`,
-		messageID, kind, url, secret, accountSid, keyID)
-	return err
-}
-
-// callbackTarget is a message's callback with what a report on it says.
-type callbackTarget struct {
-	Kind, URL, AccountSid, KeyID string
-	Secret                       []byte
-	Phone, Sender, State         string
-	Stat, Err, ChallengeID       string
-	CreatedAt, UpdatedAt         time.Time
-}
-
-// callbackFor reads a message's callback and its current state; nil when
-// it has none.
-func callbackFor(tx *Tx, messageID string) (*callbackTarget, error) {
-	var c callbackTarget
-	var created, updated int64
-	err := tx.QueryRow(`SELECT c.kind, c.url, c.secret, c.account_sid, c.key_id, m.phone, m.sender, m.state, m.stat, m.err, m.challenge_id, m.created_at, m.updated_at
-		FROM callbacks c JOIN messages m ON m.id = c.message_id WHERE c.message_id = ?`, messageID).
-		Scan(&c.Kind, &c.URL, &c.Secret, &c.AccountSid, &c.KeyID, &c.Phone, &c.Sender, &c.State, &c.Stat, &c.Err, &c.ChallengeID, &created, &updated)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	c.CreatedAt, c.UpdatedAt = fromMS(created), fromMS(updated)
-	return &c, nil
-}
-
-// queuedCallback is one report in the durable queue.
-type queuedCallback struct {
-	ID                   int64
-	MessageID, Status    string
-	Kind, URL            string
-	ContentType          string
-	Body                 []byte
-	Signature, KeyID     string
-	State                string
-	Attempts             int
-	NextAttemptAt        time.Time
-	LastError            string
-	CreatedAt, UpdatedAt time.Time
-}
-
-// enqueueCallback queues a report once per message and status.
-func enqueueCallback(tx *Tx, q *queuedCallback) error {
-	_, err := tx.Exec(`INSERT INTO callback_queue (message_id, status, kind, url, content_type, body, signature, key_id, state, attempts, next_attempt_at, created_at, updated_at)
-		VALUES (?,?,?,?,?,?,?,?,?,0,?,?,?) ON CONFLICT (message_id, status) DO NOTHING`,
-		q.MessageID, q.Status, q.Kind, q.URL, q.ContentType, q.Body, q.Signature, q.KeyID, callbackPending, ms(q.NextAttemptAt), ms(q.CreatedAt), ms(q.CreatedAt))
-	return err
-}
-
-const callbackCols = `id, message_id, status, kind, url, content_type, body, signature, key_id, state, attempts, next_attempt_at, last_error, created_at, updated_at`
-
-func scanCallback(r scanner) (*queuedCallback, error) {
-	var q queuedCallback
-	var next, created, updated int64
-	if err := r.Scan(&q.ID, &q.MessageID, &q.Status, &q.Kind, &q.URL, &q.ContentType, &q.Body, &q.Signature, &q.KeyID, &q.State, &q.Attempts,
-		&next, &q.LastError, &created, &updated); err != nil {
-		return nil, err
-	}
-	q.NextAttemptAt, q.CreatedAt, q.UpdatedAt = fromMS(next), fromMS(created), fromMS(updated)
-	return &q, nil
-}
-
-// claimCallbacks takes up to n due reports, leasing them until lease (a
-// report whose post outlives the lease, or whose instance died, is due
-// again then). The state is inline so that the partial index
-// callback_due serves the query.
-func claimCallbacks(tx *Tx, now, lease time.Time, n int) ([]*queuedCallback, error) {
-	rows, err := tx.Query(`SELECT `+callbackCols+` FROM callback_queue WHERE state = '`+callbackPending+`' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`,
-		ms(now), n)
-	if err != nil {
-		return nil, err
-	}
-	var out []*queuedCallback
-	for rows.Next() {
-		q, err := scanCallback(rows)
-		if err != nil {
-			rows.Close()
-			return nil, err
-		}
-		out = append(out, q)
-	}
-	rows.Close()
-	for _, q := range out {
-		if _, err := tx.Exec(`UPDATE callback_queue SET next_attempt_at = ? WHERE id = ?`, ms(lease), q.ID); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}
-
-// finishCallback records the outcome of one post.
-func finishCallback(tx *Tx, id int64, state string, attempts int, next time.Time, lastErr string, now time.Time) error {
-	_, err := tx.Exec(`UPDATE callback_queue SET state = ?, attempts = ?, next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ?`,
-		state, attempts, ms(next), lastErr, ms(now), id)
-	return err
-}
-
-// ListCallbacks gives the queued reports, newest first: only those that
-// failed at least once unless all is set.
-func (s *Store) ListCallbacks(ctx context.Context, all bool, limit int) ([]*queuedCallback, error) {
-	q := `SELECT ` + callbackCols + ` FROM callback_queue WHERE state = 'failed' OR (state = 'pending' AND attempts > 0) ORDER BY id DESC LIMIT ?`
-	if all {
-		q = `SELECT ` + callbackCols + ` FROM callback_queue ORDER BY id DESC LIMIT ?`
-	}
-	rows, err := s.Query(ctx, q, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*queuedCallback
-	for rows.Next() {
-		c, err := scanCallback(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
-}
-
-// CountCallbacks counts the queued reports by state.
-func (s *Store) CountCallbacks(ctx context.Context) (map[string]int, error) {
-	rows, err := s.Query(ctx, `SELECT state, COUNT(*) FROM callback_queue GROUP BY state`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string]int{}
-	for rows.Next() {
-		var st string
-		var n int
-		if err := rows.Scan(&st, &n); err != nil {
-			return nil, err
-		}
-		out[st] = n
-	}
-	return out, rows.Err()
-}
-
-// RetryCallbacks makes failed reports due again now; it returns how many.
-func (s *Store) RetryCallbacks(ctx context.Context, now time.Time) (int64, error) {
-	var n int64
-	err := s.Write(ctx, func(tx *Tx) error {
-		res, err := tx.Exec(`UPDATE callback_queue SET state = ?, next_attempt_at = ?, updated_at = ? WHERE state = ?`,
-			callbackPending, ms(now), ms(now), callbackFailed)
-		if err != nil {
-			return err
-		}
-		n, _ = res.RowsAffected()
-		return nil
-	})
-	return n, err
-}
-
-// keySettings reads a key's door settings (JSON); "" when it has none.
-func (s *Store) keySettings(ctx context.Context, keyID string) (string, error) {
-	var v string
-	err := s.QueryRow(ctx, `SELECT settings FROM key_settings WHERE key_id = ?`, keyID).Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil
-	}
-	return v, err
-}
-
-// setKeySettings stores a key's door settings; the key must exist.
-func (s *Store) setKeySettings(ctx context.Context, keyID, settings string) error {
-	return s.Write(ctx, func(tx *Tx) error {
-		var n int
-		if err := tx.QueryRow(`SELECT COUNT(*) FROM api_keys WHERE id = ?`, keyID).Scan(&n); err != nil {
-			return err
-		}
-		if n == 0 {
-			return fmt.Errorf("no API key %q", keyID)
-		}
-		_, err := tx.Exec(`INSERT INTO key_settings (key_id, settings) VALUES (?, ?) ON CONFLICT (key_id) DO UPDATE SET settings = excluded.settings`, keyID, settings)
-		return err
-	})
-}
-
-// openCallbacks gives the messages with a callback and no final report
-// queued yet.
-func (s *Store) openCallbacks(ctx context.Context) ([]string, error) {
-	return s.queryIDs(ctx, `SELECT c.message_id FROM callbacks c
-		WHERE NOT EXISTS (SELECT 1 FROM callback_queue q WHERE q.message_id = c.message_id)`)
-}
-
-func (s *Store) insertSMPPAccount(ctx context.Context, systemID string, hash []byte, keyID string, tps float64) error {
-	return s.Write(ctx, func(tx *Tx) error {
-		var n int
-		if err := tx.QueryRow(`SELECT COUNT(*) FROM api_keys WHERE id = ?`, keyID).Scan(&n); err != nil {
-			return err
-		}
-		if n == 0 {
-			return fmt.Errorf("no API key %q", keyID)
-		}
-		if err := tx.QueryRow(`SELECT COUNT(*) FROM smpp_accounts WHERE system_id = ?`, systemID).Scan(&n); err != nil {
-			return err
-		}
-		if n > 0 {
-			return fmt.Errorf("smpp system_id %q is taken", systemID)
-		}
-		_, err := tx.Exec(`INSERT INTO smpp_accounts (system_id, password_hash, key_id, tps) VALUES (?,?,?,?)`, systemID, hash, keyID, tps)
-		return err
-	})
-}
-
-// smppAccount reads an SMPP account; nil when unknown.
-func (s *Store) smppAccount(ctx context.Context, systemID string) (*SMPPAccount, error) {
-	a := SMPPAccount{SystemID: systemID}
-	err := s.QueryRow(ctx, `SELECT password_hash, key_id, tps FROM smpp_accounts WHERE system_id = ?`, systemID).Scan(&a.hash, &a.KeyID, &a.TPS)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &a, nil
-}
-
-// copyCallback registers message from's callback for message to as well
-// (callbacks without a sealed secret: a secret is bound to its message).
-func copyCallback(tx *Tx, from, to string) (int64, error) {
-	res, err := tx.Exec(`INSERT INTO callbacks (message_id, kind, url, secret, account_sid, key_id)
-		SELECT ?, kind, url, secret, account_sid, key_id FROM callbacks WHERE message_id = ? AND secret IS NULL`, to, from)
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
-}
-
-// keyNetworks reads the networks an API key may be used from.
-func (s *Store) keyNetworks(ctx context.Context, keyID string) ([]netip.Prefix, error) {
-	var nets string
-	if err := s.QueryRow(ctx, `SELECT networks FROM api_keys WHERE id = ?`, keyID).Scan(&nets); err != nil {
-		return nil, err
-	}
-	return ParseNetworks(nets)
-}
-
-// smppPart is one stored segment of an SMPP application's long message.
-type smppPart struct {
-	Seq, Total int
-	PartID     string
-	Sealed     []byte
-	Receipts   bool
-}
-
-// storeSMPPPart keeps a segment (again, when an application resends it)
-// and returns all the segments of its message once every one is there.
-func storeSMPPPart(tx *Tx, systemID, key string, p smppPart, now time.Time) ([]smppPart, error) {
-	if _, err := tx.Exec(`INSERT INTO smpp_parts (system_id, part_key, seq, total, part_id, sealed, receipts, created_at) VALUES (?,?,?,?,?,?,?,?)
-		ON CONFLICT (system_id, part_key, seq) DO UPDATE SET part_id = excluded.part_id, sealed = excluded.sealed, receipts = excluded.receipts`,
-		systemID, key, p.Seq, p.Total, p.PartID, p.Sealed, p.Receipts, ms(now)); err != nil {
-		return nil, err
-	}
-	var n int
-	if err := tx.QueryRow(`SELECT COUNT(*) FROM smpp_parts WHERE system_id = ? AND part_key = ?`, systemID, key).Scan(&n); err != nil {
-		return nil, err
-	}
-	if n < p.Total {
-		return nil, nil
-	}
-	rows, err := tx.Query(`SELECT seq, total, part_id, sealed, receipts FROM smpp_parts WHERE system_id = ? AND part_key = ? ORDER BY seq`, systemID, key)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []smppPart
-	for rows.Next() {
-		var q smppPart
-		if err := rows.Scan(&q.Seq, &q.Total, &q.PartID, &q.Sealed, &q.Receipts); err != nil {
-			return nil, err
-		}
-		out = append(out, q)
-	}
-	return out, rows.Err()
-}
-
-// dropSMPPParts deletes a long message's segments once it is queued; false
-// when they were gone (queued by another submit already).
-func dropSMPPParts(tx *Tx, systemID, key string) (bool, error) {
-	res, err := tx.Exec(`DELETE FROM smpp_parts WHERE system_id = ? AND part_key = ?`, systemID, key)
-	if err != nil {
-		return false, err
-	}
-	n, _ := res.RowsAffected()
-	return n > 0, nil
-}
-
-// dueHeldReceipts makes the receipts held for an SMPP application due now.
-func dueHeldReceipts(tx *Tx, systemID string, now time.Time) error {
-	_, err := tx.Exec(`UPDATE callback_queue SET next_attempt_at = ? WHERE kind = 'smpp' AND url = ? AND state = 'pending' AND next_attempt_at > ?`,
-		ms(now), systemID, ms(now))
-	return err
-}
-
-// smppSet is a long message whose segments all came.
-type smppSet struct {
-	SystemID, Key string
-	Parts         []smppPart
-}
-
-// completeSMPPSets reads the long messages whose segments all came.
-func (s *Store) completeSMPPSets(ctx context.Context) ([]smppSet, error) {
-	rows, err := s.Query(ctx, `SELECT system_id, part_key, seq, total, part_id, sealed, receipts FROM smpp_parts ORDER BY system_id, part_key, seq`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []smppSet
-	for rows.Next() {
-		var sys, key string
-		var p smppPart
-		if err := rows.Scan(&sys, &key, &p.Seq, &p.Total, &p.PartID, &p.Sealed, &p.Receipts); err != nil {
-			return nil, err
-		}
-		if n := len(out); n == 0 || out[n-1].SystemID != sys || out[n-1].Key != key {
-			out = append(out, smppSet{SystemID: sys, Key: key})
-		}
-		out[len(out)-1].Parts = append(out[len(out)-1].Parts, p)
-	}
-	complete := out[:0]
-	for _, set := range out {
-		if len(set.Parts) == set.Parts[0].Total {
-			complete = append(complete, set)
-		}
-	}
-	return complete, rows.Err()
-}
-
-// dropStaleSMPPParts deletes segments stored before t.
-func dropStaleSMPPParts(tx *Tx, before time.Time) error {
-	_, err := tx.Exec(`DELETE FROM smpp_parts WHERE created_at < ?`, ms(before))
-	return err
-}
-
-// The statements of the service, the sender and the key commands that are
-// not inline in their callers. Every one is covered by TestQueryPlans.
-
-// sweepBatch is how many rows one retention write deletes: small enough
-// that the writes queued behind it wait milliseconds, not seconds.
-const sweepBatch = 500
-
-// sweepOrphans deletes up to n receipts that never found their message,
-// received before cut; it returns how many.
-func sweepOrphans(tx *Tx, cut int64, n int) (int64, error) {
-	res, err := tx.Exec(`DELETE FROM orphan_receipts WHERE rowid IN (SELECT rowid FROM orphan_receipts WHERE received_at < ? LIMIT ?)`, cut, n)
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
-}
-
-// sweepMessages deletes up to n finished messages created before cut, with
-// their segments.
-func sweepMessages(tx *Tx, cut int64, n int) (int64, error) {
-	const old = `SELECT id FROM messages WHERE created_at < ?1 AND state <> '` + StateQueued + `' AND state <> '` + StateSending + `' LIMIT ?2`
-	// A message's rows in other tables go with it: its segments, and what
-	// the front doors keep of it (its callback, its queued reports, its
-	// entry in a Twilio account's list).
-	for _, table := range []string{"segments", "callbacks", "callback_queue", "door_messages"} {
-		if _, err := tx.Exec(`DELETE FROM `+table+` WHERE message_id IN (`+old+`)`, cut, n); err != nil {
-			return 0, err
-		}
-	}
-	res, err := tx.Exec(`DELETE FROM messages WHERE id IN (`+old+`)`, cut, n)
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
-}
-
-// sweepChallenges deletes up to n challenges created before cut that no
-// message refers to any more.
-func sweepChallenges(tx *Tx, cut int64, n int) (int64, error) {
-	const old = `SELECT c.id FROM challenges c WHERE c.created_at < ?1 AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.challenge_id = c.id) LIMIT ?2`
-	if _, err := tx.Exec(`DELETE FROM verify_challenges WHERE challenge_id IN (`+old+`)`, cut, n); err != nil {
-		return 0, err
-	}
-	res, err := tx.Exec(`DELETE FROM challenges WHERE id IN (`+old+`)`, cut, n)
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
-}
-
-// sweepPhoneFailures forgets failure counts last raised before cut.
-func sweepPhoneFailures(tx *Tx, cut int64, n int) (int64, error) {
-	res, err := tx.Exec(`DELETE FROM phone_failures WHERE phone IN (SELECT phone FROM phone_failures WHERE updated_at < ? LIMIT ?)`, cut, n)
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
-}
-
-// phoneFailures is the count of failed verifications in a row for phone,
-// and when the last one was.
-func (s *Store) phoneFailures(ctx context.Context, phone string) (n int, at int64, err error) {
-	err = s.QueryRow(ctx, `SELECT failures, updated_at FROM phone_failures WHERE phone = ?`, phone).Scan(&n, &at)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, 0, nil
-	}
-	return n, at, err
-}
-
-func txPhoneFailures(tx *Tx, phone string) (n int, at int64, err error) {
-	err = tx.QueryRow(`SELECT failures, updated_at FROM phone_failures WHERE phone = ?`, phone).Scan(&n, &at)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, 0, nil
-	}
-	return n, at, err
-}
-
-// setPhoneFailures records the failures in a row for phone; 0 forgets them.
-func setPhoneFailures(tx *Tx, phone string, n int, now int64) error {
-	if n == 0 {
-		_, err := tx.Exec(`DELETE FROM phone_failures WHERE phone = ?`, phone)
-		return err
-	}
-	_, err := tx.Exec(`INSERT INTO phone_failures (phone, failures, updated_at) VALUES (?1, ?2, ?3)
-		ON CONFLICT (phone) DO UPDATE SET failures = ?2, updated_at = ?3`, phone, n, now)
-	return err
-}
-
-// supersedePending cancels the pending challenges of phone made by keyID
-// and withdraws their SMS not sent yet; it returns how many it canceled.
-func supersedePending(tx *Tx, phone, keyID string, now int64) (int64, error) {
-	if _, err := tx.Exec(`UPDATE messages SET state = '`+StateFailed+`', sealed = NULL, reason = 'superseded by a newer challenge before it was sent', updated_at = ?3
-		WHERE id IN (SELECT message_id FROM challenges WHERE phone = ?1 AND status = '`+StatusPending+`' AND key_id = ?2) AND state = '`+StateQueued+`'`,
-		phone, keyID, now); err != nil {
-		return 0, err
-	}
-	res, err := tx.Exec(`UPDATE challenges SET status = '`+StatusCanceled+`', updated_at = ?3 WHERE phone = ?1 AND status = '`+StatusPending+`' AND key_id = ?2`,
-		phone, keyID, now)
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
-}
-
-// queryIDs runs a query of one text column and gives its values.
-func (s *Store) queryIDs(ctx context.Context, q string, args ...any) ([]string, error) {
-	rows, err := s.Query(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
-}
-
-// expiredLeases lists up to n messages being sent whose lease ended
-// before now.
-func (s *Store) expiredLeases(ctx context.Context, now int64, n int) ([]string, error) {
-	return s.queryIDs(ctx, `SELECT id FROM messages WHERE state = '`+StateSending+`' AND lease_until < ? LIMIT ?`, now, n)
-}
-
-// reclaim puts a message whose lease ended back into the outbox, counted
-// uncertain (its last submit may have reached the SMSC); false when it is
-// not being sent under an expired lease any more.
-func reclaim(tx *Tx, id string, now int64) (bool, error) {
-	res, err := tx.Exec(`UPDATE messages SET state = '`+StateQueued+`', uncertain = uncertain + 1, next_attempt_at = ?2, lease_until = 0, updated_at = ?2
-		WHERE id = ?1 AND state = '`+StateSending+`' AND lease_until < ?2`, id, now)
-	if err != nil {
-		return false, err
-	}
-	n, err := res.RowsAffected()
-	return n > 0, err
-}
-
-// Meta reads a fact about the data directory; ok is false when unset.
-func (s *Store) Meta(ctx context.Context, k string) (v string, ok bool, err error) {
-	err = s.QueryRow(ctx, `SELECT v FROM meta WHERE k = ?`, k).Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", false, nil
-	}
-	return v, err == nil, err
-}
-
-// SetMeta records a fact about the data directory.
-func (s *Store) SetMeta(ctx context.Context, k, v string) error {
-	return s.Write(ctx, func(tx *Tx) error {
-		_, err := tx.Exec(`INSERT INTO meta (k, v) VALUES (?1, ?2) ON CONFLICT (k) DO UPDATE SET v = ?2`, k, v)
-		return err
-	})
-}
-
-// hasData reports whether the store holds any challenge or message.
-func (s *Store) hasData(ctx context.Context) (bool, error) {
-	var n int
-	err := s.QueryRow(ctx, `SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM challenges LIMIT 1)) + (SELECT COUNT(*) FROM (SELECT 1 FROM messages LIMIT 1))`).Scan(&n)
-	return n > 0, err
-}
-
-const keyCols = `id, name, networks, scopes, senders, created_at, revoked_at, expires_at, last_used_at`
-
-func scanKey(r scanner) (*APIKey, error) {
-	var k APIKey
-	var nets, scopes, senders string
-	var created, revoked, expires, used int64
-	if err := r.Scan(&k.ID, &k.Name, &nets, &scopes, &senders, &created, &revoked, &expires, &used); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, ErrNotFound
-		}
-		return nil, err
-	}
-	var err error
-	if k.Networks, err = ParseNetworks(nets); err != nil {
-		return nil, err
-	}
-	k.Scopes, k.Senders = splitList(scopes), splitList(senders)
-	k.CreatedAt, k.RevokedAt, k.ExpiresAt, k.LastUsedAt = fromMS(created), fromMS(revoked), fromMS(expires), fromMS(used)
-	return &k, nil
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
-func storeKey(tx *Tx, k *APIKey, hash []byte) error {
-	var nets []string
-	for _, n := range k.Networks {
-		nets = append(nets, n.String())
-	}
-	_, err := tx.Exec(`INSERT INTO api_keys (id, hash, name, networks, scopes, senders, created_at, revoked_at, expires_at, last_used_at) VALUES (?,?,?,?,?,?,?,0,?,0)`,
-		k.ID, hash, k.Name, strings.Join(nets, ","), strings.Join(k.Scopes, ","), strings.Join(k.Senders, ","), ms(k.CreatedAt), ms(k.ExpiresAt))
-	return err
-}
-
-// keyByHash finds a key by the hash of its secret.
-func (s *Store) keyByHash(ctx context.Context, hash []byte) (*APIKey, error) {
-	return scanKey(s.QueryRow(ctx, `SELECT `+keyCols+` FROM api_keys WHERE hash = ?`, hash))
-}
-
-// KeyByID finds a key by its id.
-func (s *Store) KeyByID(ctx context.Context, id string) (*APIKey, error) {
-	return scanKey(s.QueryRow(ctx, `SELECT `+keyCols+` FROM api_keys WHERE id = ?`, id))
-}
-
-// Keys lists every key, oldest first.
-func (s *Store) Keys(ctx context.Context) ([]*APIKey, error) {
-	rows, err := s.Query(ctx, `SELECT `+keyCols+` FROM api_keys ORDER BY created_at, id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*APIKey
-	for rows.Next() {
-		k, err := scanKey(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, k)
-	}
-	return out, rows.Err()
-}
-
-// endKey revokes a key (now) or lets it expire at a time (rotation);
-// false when there is no such key still in force.
-func endKey(tx *Tx, id string, revokedAt, expiresAt int64) (bool, error) {
-	res, err := tx.Exec(`UPDATE api_keys SET revoked_at = CASE WHEN ?2 > 0 THEN ?2 ELSE revoked_at END,
-		expires_at = CASE WHEN ?3 > 0 AND (expires_at = 0 OR expires_at > ?3) THEN ?3 ELSE expires_at END
-		WHERE id = ?1 AND revoked_at = 0`, id, revokedAt, expiresAt)
-	if err != nil {
-		return false, err
-	}
-	n, err := res.RowsAffected()
-	return n > 0, err
-}
-
-// touchKey records when a key was last used.
-func touchKey(tx *Tx, id string, at int64) error {
-	_, err := tx.Exec(`UPDATE api_keys SET last_used_at = ? WHERE id = ?`, at, id)
-	return err
 }

@@ -170,8 +170,8 @@ func checkCallbackURL(raw string) error {
 	return nil
 }
 
-// redactURL is a callback URL without userinfo, query or fragment, which
-// may carry a receiver's credentials or token.
+// redactURL is a URL without userinfo, query or fragment, which may carry
+// credentials or a token (a receiver's callback URL, the database's).
 func redactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {

@@ -207,6 +207,7 @@ var serveOptions = []option{
 	bind(gLimits, "allow-countries", "limits.allow_countries", "regions SMS may go to, comma-separated, e.g. DE,AT,CH", func(c *cfg) *[]string { return &c.Limits.AllowCountries }).def("all"),
 
 	bind(gStorage, "data", "data_dir", "data directory: SQLite store and secret key", func(c *cfg) *string { return &c.DataDir }),
+	bind(gStorage, "database", "database", "PostgreSQL URL (postgres://user@host/db) of a store shared by several instances", func(c *cfg) *string { return &c.Database }).def("SQLite in the data directory"),
 	bind(gStorage, "retention", "retention", "how long challenges, messages and receipts are kept", func(c *cfg) *time.Duration { return &c.Retention }),
 
 	bind(gSender, "uncertain", "sender.uncertain", "a submit whose response never came: resubmit or fail", func(c *cfg) *string { return &c.Sender.Uncertain }),

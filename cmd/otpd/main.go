@@ -153,23 +153,32 @@ func forceExitOnSecondSignal(sigs <-chan os.Signal) {
 func migrateCmd() *cli.Command {
 	return &cli.Command{
 		Name:  "migrate",
-		Usage: "create or upgrade the store's schema",
-		Flags: []cli.Flag{&cli.StringFlag{Name: "data", Value: "./otpd-data", Usage: "data directory", EnvVars: []string{"OTPD_DATA"}}},
+		Usage: "create or upgrade the store's schema (serve does too, at start)",
+		Flags: []cli.Flag{dataFlag, databaseFlag,
+			&cli.BoolFlag{Name: "status", Usage: "say the store's schema version and what this build would apply, changing nothing"}},
 		Action: func(c *cli.Context) error {
-			st, err := otpd.OpenSQLite(c.String("data"))
+			if c.Bool("status") {
+				st, err := otpd.ReadSchemaStatus(c.String("data"), c.String("database"))
+				if err != nil {
+					return err
+				}
+				fmt.Println(st)
+				return nil
+			}
+			st, err := openStore(c)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			fmt.Printf("store in %s is at schema version %d\n", c.String("data"), otpd.SchemaVersion)
+			v, _ := st.SchemaVersions()
+			fmt.Printf("%s store at %s is at schema version %d\n", st.Dialect(), st.Where(), v)
 			return nil
 		},
 	}
 }
 
 func keysCmd() *cli.Command {
-	data := &cli.StringFlag{Name: "data", Value: "./otpd-data", Usage: "data directory", EnvVars: []string{"OTPD_DATA"}}
-	open := func(c *cli.Context) (*otpd.Store, error) { return otpd.OpenSQLite(c.String("data")) }
+	open := openStore
 	return &cli.Command{
 		Name:  "keys",
 		Usage: "manage API keys (create, list, revoke, rotate)",
@@ -177,7 +186,7 @@ func keysCmd() *cli.Command {
 			Name:  "create",
 			Usage: "create an API key and print it on one line (it is shown only once; only its hash is stored)",
 			Flags: []cli.Flag{
-				data,
+				dataFlag, databaseFlag,
 				&cli.StringFlag{Name: "name", Usage: "a name to recognise the key by"},
 				&cli.StringFlag{Name: "networks", Usage: "comma-separated CIDRs the key may be used from (default anywhere)"},
 				&cli.StringFlag{Name: "smpp-system-id", Usage: "also give the key this system_id for otpd's SMPP door (--smpp-listen)"},
@@ -221,7 +230,7 @@ func keysCmd() *cli.Command {
 		}, {
 			Name:  "list",
 			Usage: "list the API keys: id, name, state, created, last used, scopes, senders, networks (never the key)",
-			Flags: []cli.Flag{data, &cli.BoolFlag{Name: "json", Usage: "one JSON object a line"}},
+			Flags: []cli.Flag{dataFlag, databaseFlag, &cli.BoolFlag{Name: "json", Usage: "one JSON object a line"}},
 			Action: func(c *cli.Context) error {
 				st, err := open(c)
 				if err != nil {
@@ -266,7 +275,7 @@ func keysCmd() *cli.Command {
 			Name:      "revoke",
 			Usage:     "revoke an API key at once (running otpd instances refuse it within seconds)",
 			ArgsUsage: "ID",
-			Flags:     []cli.Flag{data},
+			Flags:     []cli.Flag{dataFlag, databaseFlag},
 			Action: func(c *cli.Context) error {
 				if c.NArg() != 1 {
 					return errors.New("usage: otpd keys revoke ID (ids as otpd keys list shows them)")
@@ -286,7 +295,7 @@ func keysCmd() *cli.Command {
 			Name:      "rotate",
 			Usage:     "make a new key like ID (scopes, senders, networks) and print it; ID keeps working for --overlap",
 			ArgsUsage: "ID",
-			Flags:     []cli.Flag{data, &cli.DurationFlag{Name: "overlap", Value: 24 * time.Hour, Usage: "how long the old key keeps working"}},
+			Flags:     []cli.Flag{dataFlag, databaseFlag, &cli.DurationFlag{Name: "overlap", Value: 24 * time.Hour, Usage: "how long the old key keeps working"}},
 			Action: func(c *cli.Context) error {
 				if c.NArg() != 1 {
 					return errors.New("usage: otpd keys rotate ID [--overlap 24h]")

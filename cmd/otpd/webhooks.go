@@ -13,7 +13,16 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-var dataFlag = &cli.StringFlag{Name: "data", Value: "./otpd-data", Usage: "data directory", EnvVars: []string{"OTPD_DATA"}}
+// The store the commands other than serve work on: the data directory's
+// SQLite, or PostgreSQL when --database names it (as serve's settings do).
+var (
+	dataFlag     = &cli.StringFlag{Name: "data", Value: "./otpd-data", Usage: "data directory", EnvVars: []string{"OTPD_DATA"}}
+	databaseFlag = &cli.StringFlag{Name: "database", Usage: "PostgreSQL URL of a shared store (default SQLite in --data)", EnvVars: []string{"OTPD_DATABASE"}}
+)
+
+func openStore(c *cli.Context) (*otpd.Store, error) {
+	return otpd.OpenStore(c.String("data"), c.String("database"))
+}
 
 // webhooksCmd shows the delivery reports otpd posts to StatusCallbacks and
 // webhooks, and what failed.
@@ -21,13 +30,13 @@ func webhooksCmd() *cli.Command {
 	return &cli.Command{
 		Name:  "webhooks",
 		Usage: "list delivery reports whose posts to callbacks failed (webhooks and Twilio StatusCallbacks)",
-		Flags: []cli.Flag{dataFlag,
+		Flags: []cli.Flag{dataFlag, databaseFlag,
 			&cli.BoolFlag{Name: "all", Usage: "every queued report, delivered ones too"},
 			&cli.IntFlag{Name: "limit", Value: 100, Usage: "at most this many, newest first"},
 			&cli.BoolFlag{Name: "json", Usage: "one JSON object a line"},
 		},
 		Action: func(c *cli.Context) error {
-			st, err := otpd.OpenSQLite(c.String("data"))
+			st, err := openStore(c)
 			if err != nil {
 				return err
 			}
@@ -61,9 +70,9 @@ func webhooksCmd() *cli.Command {
 		Subcommands: []*cli.Command{{
 			Name:  "retry",
 			Usage: "post the reports that failed for good once more, now",
-			Flags: []cli.Flag{dataFlag},
+			Flags: []cli.Flag{dataFlag, databaseFlag},
 			Action: func(c *cli.Context) error {
-				st, err := otpd.OpenSQLite(c.String("data"))
+				st, err := openStore(c)
 				if err != nil {
 					return err
 				}
@@ -78,7 +87,7 @@ func webhooksCmd() *cli.Command {
 		}, {
 			Name:  "secret",
 			Usage: "print the secret that signs an API key's webhooks (Otpd-Signature: t=...,v1=HMAC-SHA256 of t.body)",
-			Flags: []cli.Flag{dataFlag,
+			Flags: []cli.Flag{dataFlag, databaseFlag,
 				&cli.StringFlag{Name: "key-id", Usage: "the API key's id (key_...); empty for requests made without a key"},
 				&cli.StringFlag{Name: "hmac-key-file", Usage: "the master secret file (default <data>/secret.key)", EnvVars: []string{"OTPD_HMAC_KEY_FILE"}},
 			},
@@ -106,7 +115,7 @@ func keysSettingsCmd() *cli.Command {
 	return &cli.Command{
 		Name:  "settings",
 		Usage: "show or set an API key's front-door options (webhook URL, /gateway/http parameter names and answers)",
-		Flags: []cli.Flag{dataFlag,
+		Flags: []cli.Flag{dataFlag, databaseFlag,
 			&cli.StringFlag{Name: "key-id", Required: true, Usage: "the API key's id (key_...)"},
 			&cli.StringFlag{Name: "callback-url", Usage: "receives the delivery reports of the key's messages that name no callback_url (\"-\" clears it)"},
 			&cli.StringFlag{Name: "phone-param", Usage: "comma-separated names /gateway/http reads the number from (default to,phone,number; \"-\" restores it)"},
@@ -115,7 +124,7 @@ func keysSettingsCmd() *cli.Command {
 			&cli.StringFlag{Name: "failure", Usage: "/gateway/http's answer on failure, {code} and {reason} (default \"ERR: {code}, {reason}\"; \"-\" restores it)"},
 		},
 		Action: func(c *cli.Context) error {
-			st, err := otpd.OpenSQLite(c.String("data"))
+			st, err := openStore(c)
 			if err != nil {
 				return err
 			}
