@@ -1,7 +1,8 @@
 # otpd: SMS one-time passwords over SMPP 3.4.
 #
 #   make run     start the daemon on its embedded default
-#   make test    set up what the tests need, vet, run every test with -race,
+#   make test    set up what the tests need, vet, run every test with -race
+#                (the store's on SQLite and again on PostgreSQL),
 #                then every fuzz target for TEST_FUZZTIME inputs each
 #   make bench   codec and session benchmarks (figures go in README.md)
 #   make fuzz    run every fuzz target for FUZZTIME each
@@ -31,9 +32,17 @@ $(NODE_DIR)/node_modules/.package-lock.json: $(NODE_DIR)/package-lock.json
 # -count=1: the integration tests build and run the binaries themselves, so
 # go test's cache cannot tell when the code under them changed; never reuse
 # a result.
+# The store's tests run on PostgreSQL as well, on the server at
+# OTPD_TEST_POSTGRES_DSN (this machine's, by default); a server that does
+# not answer fails them. The otpd package then runs a second time with
+# every test daemon's store on PostgreSQL.
+OTPD_TEST_POSTGRES_DSN ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
+export OTPD_TEST_POSTGRES_DSN
+
 test: setup
 	$(GO) vet ./...
 	OTPD_INTEROP_REQUIRED=1 $(GO) test -race -count=1 -timeout 10m ./...
+	OTPD_TEST_STORE=postgres $(GO) test -race -count=1 -timeout 10m ./otpd/
 	GO=$(GO) scripts/fuzz.sh $(TEST_FUZZTIME)
 
 bench:
