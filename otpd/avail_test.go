@@ -357,8 +357,14 @@ func TestStoreErrorsAre503(t *testing.T) {
 			t.Fatalf("no log line with request id %s and its cause", rid)
 		}
 	}
-	if st, _, _ := c.do("GET", "/readyz", nil); st != 503 {
+	if st, _, h := c.do("GET", "/readyz", nil); st != 503 {
 		t.Fatalf("readyz while writes fail: %d", st)
+	} else {
+		for _, e := range logs.FilterMessage("request failed").All() {
+			if e.ContextMap()["request_id"] == h.Get("X-Request-Id") {
+				t.Fatalf("the probe's 503 was logged as a failed request: %v", e.ContextMap())
+			}
+		}
 	}
 	disk.full.Store(false)
 	if st, body, _ := c.do("POST", "/v1/otp", map[string]any{"phone": "+4915112340200"}); st != 201 {

@@ -125,10 +125,13 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if v == http.ErrAbortHandler {
 				panic(v)
 			}
-			rw.cause = fmt.Errorf("panic: %v", v)
+			rw.errCode, rw.cause = "internal", fmt.Errorf("panic: %v", v)
 			writeError(w, apiErr(http.StatusInternalServerError, "internal", "internal error"))
 		}
-		if rw.code >= 500 {
+		// A probe's 503 is its answer, not a failed request: the state it
+		// reports is logged where it arises (a load balancer polling
+		// /readyz through an outage would flood the log).
+		if rw.code >= 500 && r.URL.Path != "/healthz" && r.URL.Path != "/readyz" {
 			// Every 5xx with its cause, findable by the id the client got.
 			a.svc.metrics.HTTPErrors.WithLabelValues(rw.errCode).Inc()
 			a.svc.log.Error("request failed", zap.String("request_id", rid), zap.String("method", r.Method), zap.String("path", r.URL.Path),

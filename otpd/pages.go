@@ -425,10 +425,13 @@ func (p *pages) webhooks() *webhookSummary {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	sum := &webhookSummary{Counts: map[string]int{}, Troubled: []webhookRow{}, Limit: hookLimit}
-	counts, err := p.d.store.CountCallbacks(ctx)
-	var vs []CallbackView
+	// The list first, then the counts: a report that moves on between the
+	// two reads is counted in its newer state, never in an older one than
+	// the list shows.
+	vs, err := ListCallbackViews(ctx, p.d.store, false, hookLimit)
+	var counts map[string]int
 	if err == nil {
-		vs, err = ListCallbackViews(ctx, p.d.store, false, hookLimit)
+		counts, err = p.d.store.CountCallbacks(ctx)
 	}
 	if err != nil {
 		p.d.log.Warn("console: reading the webhook queue failed", zap.Error(err))

@@ -143,7 +143,7 @@ func (s *Service) orphansMatched(applied, dropped int) {
 // other readings of that id (see receiptKeys), which then name no message
 // of its. dropped is the number of rows deleted.
 func (s *Service) applyOrphans(tx *Tx, key string, now time.Time) (evs []Event, applied, dropped int, err error) {
-	if s.orphans.Load() <= 0 {
+	if s.orphans.Load() <= 0 && !s.shared {
 		return nil, 0, 0, nil
 	}
 	os_, err := orphansFor(tx, key)

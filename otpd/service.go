@@ -58,6 +58,10 @@ type Service struct {
 	// see it), lowered after a delete commits. While it is 0, recording a
 	// segment skips looking for receipts that came first.
 	orphans atomic.Int64
+	// shared: other instances write the same store (PostgreSQL), so what
+	// this process counts of it (orphans, open callbacks) is not all
+	// there is, and every lookup goes to the database.
+	shared bool
 
 	doors doorState // the front doors' callbacks and per-key settings
 
@@ -88,6 +92,7 @@ func NewService(cfg *Config, store *Store, sec *Secrets, m *Metrics, events *Bro
 		n = 1 << 62 // unknown: always look
 	}
 	s.orphans.Store(n)
+	s.shared = store.Dialect() == "postgres"
 	return s
 }
 

@@ -230,6 +230,9 @@ func (s *Service) loadOpen() {
 
 // mayReport says whether a message may have a callback to report to.
 func (s *Service) mayReport(messageID string) bool {
+	if s.shared {
+		return true
+	}
 	s.loadOpen()
 	if s.doors.loadFail.Load() {
 		return true

@@ -298,7 +298,7 @@ func keysCmd() *cli.Command {
 			Flags:     []cli.Flag{dataFlag, databaseFlag, &cli.DurationFlag{Name: "overlap", Value: 24 * time.Hour, Usage: "how long the old key keeps working"}},
 			Action: func(c *cli.Context) error {
 				if c.NArg() != 1 {
-					return errors.New("usage: otpd keys rotate ID [--overlap 24h]")
+					return errors.New("usage: otpd keys rotate [--overlap 24h] ID (flags come before the ID)")
 				}
 				st, err := open(c)
 				if err != nil {
