@@ -141,19 +141,10 @@ func scanCallback(r scanner) (*queuedCallback, error) {
 func claimCallbacks(tx *Tx, now, lease time.Time, n int) ([]*queuedCallback, error) {
 	rows, err := tx.Query(`SELECT `+callbackCols+` FROM callback_queue WHERE state = '`+callbackPending+`' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ? FOR UPDATE SKIP LOCKED`,
 		ms(now), n)
+	out, err := collect(rows, err, scanCallback)
 	if err != nil {
 		return nil, err
 	}
-	var out []*queuedCallback
-	for rows.Next() {
-		q, err := scanCallback(rows)
-		if err != nil {
-			rows.Close()
-			return nil, err
-		}
-		out = append(out, q)
-	}
-	rows.Close()
 	for _, q := range out {
 		if _, err := tx.Exec(`UPDATE callback_queue SET next_attempt_at = ? WHERE id = ?`, ms(lease), q.ID); err != nil {
 			return nil, err
@@ -177,19 +168,7 @@ func (s *Store) ListCallbacks(ctx context.Context, all bool, limit int) ([]*queu
 		q = `SELECT ` + callbackCols + ` FROM callback_queue ORDER BY id DESC LIMIT ?`
 	}
 	rows, err := s.Query(ctx, q, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*queuedCallback
-	for rows.Next() {
-		c, err := scanCallback(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return collect(rows, err, scanCallback)
 }
 
 // CountCallbacks counts the queued reports by state.
@@ -335,19 +314,10 @@ func storeSMPPPart(tx *Tx, systemID, key string, p smppPart, now time.Time) ([]s
 		return nil, nil
 	}
 	rows, err := tx.Query(`SELECT seq, total, part_id, sealed, receipts FROM smpp_parts WHERE system_id = ? AND part_key = ? ORDER BY seq`, systemID, key)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []smppPart
-	for rows.Next() {
-		var q smppPart
-		if err := rows.Scan(&q.Seq, &q.Total, &q.PartID, &q.Sealed, &q.Receipts); err != nil {
-			return nil, err
-		}
-		out = append(out, q)
-	}
-	return out, rows.Err()
+	return collect(rows, err, func(r scanner) (q smppPart, err error) {
+		err = r.Scan(&q.Seq, &q.Total, &q.PartID, &q.Sealed, &q.Receipts)
+		return
+	})
 }
 
 // dropSMPPParts deletes a long message's segments once it is queued; false
@@ -515,19 +485,7 @@ func supersedePending(tx *Tx, phone, keyID string, now int64) (int64, error) {
 // queryIDs runs a query of one text column and gives its values.
 func (s *Store) queryIDs(ctx context.Context, q string, args ...any) ([]string, error) {
 	rows, err := s.Query(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	return collect(rows, err, scanOne[string])
 }
 
 // expiredLeases lists up to n messages being sent whose lease ended
@@ -627,19 +585,7 @@ func (s *Store) KeyByID(ctx context.Context, id string) (*APIKey, error) {
 // Keys lists every key, oldest first.
 func (s *Store) Keys(ctx context.Context) ([]*APIKey, error) {
 	rows, err := s.Query(ctx, `SELECT `+keyCols+` FROM api_keys ORDER BY created_at, id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*APIKey
-	for rows.Next() {
-		k, err := scanKey(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, k)
-	}
-	return out, rows.Err()
+	return collect(rows, err, scanKey)
 }
 
 // endKey revokes a key (now) or lets it expire at a time (rotation);
@@ -761,20 +707,16 @@ func (s *Store) Message(ctx context.Context, id string) (*Message, error) {
 		return nil, err
 	}
 	rows, err := s.Query(ctx, `SELECT seq, smsc_id, state, stat, err, submitted_at, done_at FROM segments WHERE message_id = ? ORDER BY seq`, id)
+	m.Parts, err = collect(rows, err, func(r scanner) (g Segment, err error) {
+		var sub, done int64
+		err = r.Scan(&g.Seq, &g.SMSCID, &g.State, &g.Stat, &g.Err, &sub, &done)
+		g.SubmittedAt, g.DoneAt = fromMS(sub), fromMS(done)
+		return
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var g Segment
-		var sub, done int64
-		if err := rows.Scan(&g.Seq, &g.SMSCID, &g.State, &g.Stat, &g.Err, &sub, &done); err != nil {
-			return nil, err
-		}
-		g.SubmittedAt, g.DoneAt = fromMS(sub), fromMS(done)
-		m.Parts = append(m.Parts, g)
-	}
-	return m, rows.Err()
+	return m, nil
 }
 
 // recoverSending settles the messages a previous process left mid-submit:
@@ -803,37 +745,18 @@ func claimDue(tx *Tx, now, lease int64, n int) ([]*Message, error) {
 	rows, err := tx.Query(`UPDATE messages SET state = '`+StateSending+`', attempts = attempts + 1, updated_at = ?, lease_until = ?
 		WHERE id IN (SELECT id FROM messages WHERE state = '`+StateQueued+`' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ? FOR UPDATE SKIP LOCKED)
 		RETURNING `+messageCols, now, lease, now, n)
-	if err != nil {
-		return nil, err
-	}
-	var out []*Message
-	for rows.Next() {
-		m, err := scanMessage(rows)
-		if err != nil {
-			rows.Close()
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	return out, errors.Join(rows.Err(), rows.Close())
+	return collect(rows, err, scanMessage)
 }
 
 // segmentsSent gives the numbers of a message's recorded segments.
 func segmentsSent(tx *Tx, messageID string) (map[int]bool, error) {
 	rows, err := tx.Query(`SELECT seq FROM segments WHERE message_id = ?`, messageID)
-	if err != nil {
-		return nil, err
-	}
+	seqs, err := collect(rows, err, scanOne[int])
 	done := map[int]bool{}
-	for rows.Next() {
-		var seq int
-		if err := rows.Scan(&seq); err != nil {
-			rows.Close()
-			return nil, err
-		}
+	for _, seq := range seqs {
 		done[seq] = true
 	}
-	return done, errors.Join(rows.Err(), rows.Close())
+	return done, err
 }
 
 // requeueSending queues a message being sent again, due at next.
@@ -887,19 +810,10 @@ func insertOrphan(tx *Tx, key string, o orphanReceipt, now int64) error {
 
 func orphansFor(tx *Tx, key string) ([]orphanReceipt, error) {
 	rows, err := tx.Query(`SELECT stat, err, state, done_at, receipt_id FROM orphan_receipts WHERE smsc_key = ?`, key)
-	if err != nil {
-		return nil, err
-	}
-	var out []orphanReceipt
-	for rows.Next() {
-		var o orphanReceipt
-		if err := rows.Scan(&o.stat, &o.err, &o.state, &o.done, &o.id); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		out = append(out, o)
-	}
-	return out, errors.Join(rows.Err(), rows.Close())
+	return collect(rows, err, func(r scanner) (o orphanReceipt, err error) {
+		err = r.Scan(&o.stat, &o.err, &o.state, &o.done, &o.id)
+		return
+	})
 }
 
 // dropOrphans deletes the orphans under key (of receipt id, when given);
@@ -932,19 +846,10 @@ func segmentsByKey(tx *Tx, keys []string) ([]segmentHit, error) {
 		args[i] = k
 	}
 	rows, err := tx.Query(q, args...)
-	if err != nil {
-		return nil, err
-	}
-	var hits []segmentHit
-	for rows.Next() {
-		var h segmentHit
-		if err := rows.Scan(&h.msg, &h.seq, &h.smscID, &h.state, &h.stat, &h.challenge, &h.phone, &h.segments, &h.key); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		hits = append(hits, h)
-	}
-	return hits, errors.Join(rows.Err(), rows.Close())
+	return collect(rows, err, func(r scanner) (h segmentHit, err error) {
+		err = r.Scan(&h.msg, &h.seq, &h.smscID, &h.state, &h.stat, &h.challenge, &h.phone, &h.segments, &h.key)
+		return
+	})
 }
 
 func setSegmentState(tx *Tx, messageID string, seq int, state, stat, errCode string, done int64) error {
@@ -972,19 +877,7 @@ func noteReceipt(tx *Tx, messageID, stat, errCode string, now int64) error {
 // segmentStates gives a message's segment states in order.
 func segmentStates(tx *Tx, messageID string) ([]string, error) {
 	rows, err := tx.Query(`SELECT state FROM segments WHERE message_id = ? ORDER BY seq`, messageID)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for rows.Next() {
-		var st string
-		if err := rows.Scan(&st); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		out = append(out, st)
-	}
-	return out, errors.Join(rows.Err(), rows.Close())
+	return collect(rows, err, scanOne[string])
 }
 
 // b2i stores a flag as 0 or 1 (an INTEGER column in SQLite, BIGINT in
@@ -994,4 +887,28 @@ func b2i(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// collect scans every row of a query with scan and closes the rows; err
+// is the query's own, returned as it is.
+func collect[T any](rows *sql.Rows, err error, scan func(scanner) (T, error)) ([]T, error) {
+	if err != nil {
+		return nil, err
+	}
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, errors.Join(rows.Err(), rows.Close())
+}
+
+// scanOne reads a row of one column.
+func scanOne[T any](r scanner) (v T, err error) {
+	err = r.Scan(&v)
+	return
 }
