@@ -15,10 +15,7 @@
 // CHROMIUM (default /usr/bin/chromium).
 "use strict";
 
-const fs = require("fs");
-const os = require("os");
-const path = require("path");
-const { chromium } = require("playwright-core");
+const { WAIT, log, check, masked, strictCSP, json, unlabelled, run } = require("./browser-common");
 
 const OTPD = process.env.OTPD_URL;
 const ADMIN_KEY = process.env.ADMIN_KEY;
@@ -27,197 +24,152 @@ const PHONE = process.env.PHONE;
 const PHONE_BAD = process.env.PHONE_BAD;
 const PHONE_HOOK = process.env.PHONE_HOOK;
 const HOOK_URL = process.env.HOOK_URL;
-const ART = process.env.ARTIFACTS;
-const WAIT = 30000; // a guard against hangs, not a timing assertion
 
-function log(event, extra) { console.log(JSON.stringify(Object.assign({ event }, extra || {}))); }
+const api = (method, p, body) => json(method, OTPD + p, body, { Authorization: "Bearer " + OTP_KEY });
 
-function check(ok, what) { if (!ok) throw new Error(what); }
+// The refused logins answer 401 and 403 on purpose; Chromium logs the
+// status of such a page load as an error, the only one allowed.
+let refusing = false;
+const allowError = (text) => refusing && /status of 40[13]/.test(text);
 
-// masked is a German mobile number as otpd shows it: +49 and 3 digits,
-// ****, the last 3.
-function masked(phone) { return phone.slice(0, 6) + "****" + phone.slice(-3); }
+// The controls that need a label: a hidden input (the logout form's CSRF
+// token) is none.
+const CONTROLS = "input:not([type=hidden]), select, textarea";
 
-async function api(method, p, body) {
-  const opt = { method, headers: { Authorization: "Bearer " + OTP_KEY } };
-  if (body !== undefined) { opt.headers["Content-Type"] = "application/json"; opt.body = JSON.stringify(body); }
-  const r = await fetch(OTPD + p, opt);
-  const text = await r.text();
-  return { status: r.status, body: text ? JSON.parse(text) : null };
-}
+run({ name: "otpd-console", allowError }, async ({ ctx, page, shot }) => {
+  const stat = (dl, name) => page.evaluate(([dl, name]) => {
+    for (const d of document.querySelectorAll("#" + dl + " > div")) {
+      if (d.querySelector("dt").textContent === name) return d.querySelector("dd").textContent;
+    }
+    return null;
+  }, [dl, name]);
 
-async function main() {
-  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), "otpd-console-chromium-"));
-  const ctx = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    viewport: { width: 1400, height: 900 },
-  });
-  const problems = [];
-  try {
-    // A policy violation is reported to the page as an event: say it as a
-    // console error, which is counted below (Chromium logs one as well).
-    await ctx.addInitScript(() => {
-      document.addEventListener("securitypolicyviolation", (e) =>
-        console.error("CSP violation: " + e.violatedDirective + " " + e.blockedURI));
-    });
-    const page = ctx.pages()[0] || (await ctx.newPage());
-    // The refused logins answer 401 and 403 on purpose; Chromium logs the
-    // status of such a page load as an error, the only one allowed.
-    let refusing = false;
-    page.on("console", (m) => {
-      if (m.type() !== "error") return;
-      if (refusing && /status of 40[13]/.test(m.text())) { log("expected-error", { text: m.text() }); return; }
-      problems.push(m.text());
-    });
-    page.on("pageerror", (e) => problems.push(String(e)));
-    const shot = async (name) => { await page.screenshot({ path: path.join(ART, name + ".png"), fullPage: true }); log("screenshot", { name }); };
-    const unlabelled = () => page.evaluate(() => [...document.querySelectorAll("input:not([type=hidden]), select, textarea")]
-      .filter((el) => el.labels.length === 0 && !el.getAttribute("aria-label")).map((el) => el.id || el.name));
-    const stat = (dl, name) => page.evaluate(([dl, name]) => {
-      for (const d of document.querySelectorAll("#" + dl + " > div")) {
-        if (d.querySelector("dt").textContent === name) return d.querySelector("dd").textContent;
-      }
-      return null;
-    }, [dl, name]);
+  // The login form, with the policy.
+  let resp = await page.goto(OTPD + "/console");
+  const csp = resp.headers()["content-security-policy"] || "";
+  check(strictCSP(csp), "CSP of the login page: " + csp);
+  await page.locator("form[action='/console/login'] #key").waitFor({ timeout: WAIT });
+  let missing = await unlabelled(page, CONTROLS);
+  check(missing.length === 0, "login controls without a label: " + missing.join(", "));
+  log("login-form", { csp });
 
-    // The login form, with the policy.
-    let resp = await page.goto(OTPD + "/console");
-    const csp = resp.headers()["content-security-policy"] || "";
-    check(csp.includes("default-src 'none'") && csp.includes("script-src 'self'") && !csp.includes("unsafe-inline"), "CSP of the login page: " + csp);
-    await page.locator("form[action='/console/login'] #key").waitFor({ timeout: WAIT });
-    let missing = await unlabelled();
-    check(missing.length === 0, "login controls without a label: " + missing.join(", "));
-    log("login-form", { csp });
+  // A wrong key, then a key without the admin scope.
+  refusing = true;
+  await page.fill("#key", "otpd_not-a-key");
+  await Promise.all([page.waitForURL(OTPD + "/console/login"), page.click("form[action='/console/login'] button[type=submit]")]);
+  let err = (await page.locator("#login-error").textContent()).trim();
+  check(/Unknown, revoked or expired/.test(err), "wrong key: " + err);
+  check((await ctx.cookies()).length === 0, "a cookie after a wrong key");
+  log("wrong-key", { error: err });
+  await shot("console-login");
+  await page.fill("#key", OTP_KEY);
+  await page.click("form[action='/console/login'] button[type=submit]");
+  await page.locator("#login-error", { hasText: "admin scope" }).waitFor({ timeout: WAIT });
+  check((await ctx.cookies()).length === 0, "a cookie after a non-admin key");
+  log("non-admin-key");
+  refusing = false;
 
-    // A wrong key, then a key without the admin scope.
-    refusing = true;
-    await page.fill("#key", "otpd_not-a-key");
-    await Promise.all([page.waitForURL(OTPD + "/console/login"), page.click("form[action='/console/login'] button[type=submit]")]);
-    let err = (await page.locator("#login-error").textContent()).trim();
-    check(/Unknown, revoked or expired/.test(err), "wrong key: " + err);
-    check((await ctx.cookies()).length === 0, "a cookie after a wrong key");
-    log("wrong-key", { error: err });
-    await shot("console-login");
-    await page.fill("#key", OTP_KEY);
-    await page.click("form[action='/console/login'] button[type=submit]");
-    await page.locator("#login-error", { hasText: "admin scope" }).waitFor({ timeout: WAIT });
-    check((await ctx.cookies()).length === 0, "a cookie after a non-admin key");
-    log("non-admin-key");
-    refusing = false;
+  // The admin key: the console, and a session cookie that scripts cannot
+  // read and other sites' requests do not carry.
+  await page.fill("#key", ADMIN_KEY);
+  await page.click("form[action='/console/login'] button[type=submit]");
+  await page.locator("#logout").waitFor({ timeout: WAIT });
+  const cookies = await ctx.cookies();
+  check(cookies.length === 1, "cookies after login: " + JSON.stringify(cookies));
+  const ck = cookies[0];
+  check(ck.name === "otpd_console" && ck.httpOnly === true && ck.sameSite === "Strict" && ck.path === "/console" && !ck.value.includes(ADMIN_KEY),
+    "session cookie: " + JSON.stringify(Object.assign({}, ck, { value: ck.value.length + " chars" })));
+  check((await page.evaluate(() => document.cookie)) === "", "document.cookie reads the session");
+  resp = await page.goto(OTPD + "/console");
+  const ccsp = resp.headers()["content-security-policy"] || "";
+  check(ccsp === csp, "CSP of the console: " + ccsp);
+  log("logged-in", { cookie: { httpOnly: ck.httpOnly, sameSite: ck.sameSite } });
 
-    // The admin key: the console, and a session cookie that scripts cannot
-    // read and other sites' requests do not carry.
-    await page.fill("#key", ADMIN_KEY);
-    await page.click("form[action='/console/login'] button[type=submit]");
-    await page.locator("#logout").waitFor({ timeout: WAIT });
-    const cookies = await ctx.cookies();
-    check(cookies.length === 1, "cookies after login: " + JSON.stringify(cookies));
-    const ck = cookies[0];
-    check(ck.name === "otpd_console" && ck.httpOnly === true && ck.sameSite === "Strict" && ck.path === "/console" && !ck.value.includes(ADMIN_KEY),
-      "session cookie: " + JSON.stringify(Object.assign({}, ck, { value: ck.value.length + " chars" })));
-    check((await page.evaluate(() => document.cookie)) === "", "document.cookie reads the session");
-    resp = await page.goto(OTPD + "/console");
-    const ccsp = resp.headers()["content-security-policy"] || "";
-    check(ccsp === csp, "CSP of the console: " + ccsp);
-    log("logged-in", { cookie: { httpOnly: ck.httpOnly, sameSite: ck.sameSite } });
+  // The binds to smscsim, and the stream.
+  await page.locator("#stream-state", { hasText: "live" }).waitFor({ timeout: WAIT });
+  await page.locator("#binds dd", { hasText: /^[1-9]\d* of [1-9]/ }).waitFor({ timeout: WAIT });
+  check((await stat("binds", "state")) === "up", "bind state " + (await stat("binds", "state")));
+  missing = await unlabelled(page, CONTROLS);
+  check(missing.length === 0, "console controls without a label: " + missing.join(", "));
+  await page.locator("#hooks-empty", { hasText: "No failing webhook deliveries" }).waitFor({ timeout: WAIT });
+  check(await page.locator("#hooks-table").isHidden(), "the webhook table shows with nothing in it");
+  const createdBefore = Number(await stat("challenges", "created"));
+  log("binds", { up: await stat("binds", "binds up") });
+  await shot("console");
 
-    // The binds to smscsim, and the stream.
-    await page.locator("#stream-state", { hasText: "live" }).waitFor({ timeout: WAIT });
-    await page.locator("#binds dd", { hasText: /^[1-9]\d* of [1-9]/ }).waitFor({ timeout: WAIT });
-    check((await stat("binds", "state")) === "up", "bind state " + (await stat("binds", "state")));
-    missing = await unlabelled();
-    check(missing.length === 0, "console controls without a label: " + missing.join(", "));
-    await page.locator("#hooks-empty", { hasText: "No failing webhook deliveries" }).waitFor({ timeout: WAIT });
-    check(await page.locator("#hooks-table").isHidden(), "the webhook table shows with nothing in it");
-    const createdBefore = Number(await stat("challenges", "created"));
-    log("binds", { up: await stat("binds", "binds up") });
-    await shot("console");
+  // An OTP through the API with the otp key: its reports arrive live,
+  // newest first, and the counts follow.
+  let r = await api("POST", "/v1/otp", { phone: PHONE });
+  check(r.status === 201, "POST /v1/otp: " + r.status + " " + JSON.stringify(r.body));
+  const rowsOf = (phone, state) => page.locator("#reports tr[data-state='" + state + "']", { has: page.locator("td", { hasText: masked(phone) }) });
+  await rowsOf(PHONE, "delivered").first().waitFor({ timeout: WAIT });
+  await rowsOf(PHONE, "submitted").first().waitFor({ timeout: WAIT });
+  const first = (await page.locator("#reports tr").first().getAttribute("data-state"));
+  check(first === "delivered", "newest first: the first report is " + first);
+  await page.waitForFunction(([n]) => {
+    for (const d of document.querySelectorAll("#challenges > div")) {
+      if (d.querySelector("dt").textContent === "created") return Number(d.querySelector("dd").textContent) >= n;
+    }
+    return false;
+  }, [createdBefore + 1], { timeout: WAIT });
+  await page.locator("#conversion td", { hasText: "+49" }).waitFor({ timeout: WAIT });
+  log("report", { created: await stat("challenges", "created"), delivered: await stat("messages", "delivered") });
 
-    // An OTP through the API with the otp key: its reports arrive live,
-    // newest first, and the counts follow.
-    let r = await api("POST", "/v1/otp", { phone: PHONE });
-    check(r.status === 201, "POST /v1/otp: " + r.status + " " + JSON.stringify(r.body));
-    const rowsOf = (phone, state) => page.locator("#reports tr[data-state='" + state + "']", { has: page.locator("td", { hasText: masked(phone) }) });
-    await rowsOf(PHONE, "delivered").first().waitFor({ timeout: WAIT });
-    await rowsOf(PHONE, "submitted").first().waitFor({ timeout: WAIT });
-    const first = (await page.locator("#reports tr").first().getAttribute("data-state"));
-    check(first === "delivered", "newest first: the first report is " + first);
-    await page.waitForFunction(([n]) => {
-      for (const d of document.querySelectorAll("#challenges > div")) {
-        if (d.querySelector("dt").textContent === "created") return Number(d.querySelector("dd").textContent) >= n;
-      }
-      return false;
-    }, [createdBefore + 1], { timeout: WAIT });
-    await page.locator("#conversion td", { hasText: "+49" }).waitFor({ timeout: WAIT });
-    log("report", { created: await stat("challenges", "created"), delivered: await stat("messages", "delivered") });
+  // One that smscsim cannot deliver.
+  r = await api("POST", "/v1/otp", { phone: PHONE_BAD });
+  check(r.status === 201, "POST /v1/otp (undeliverable): " + r.status + " " + JSON.stringify(r.body));
+  await rowsOf(PHONE_BAD, "undeliverable").first().waitFor({ timeout: WAIT });
+  log("undeliverable");
 
-    // One that smscsim cannot deliver.
-    r = await api("POST", "/v1/otp", { phone: PHONE_BAD });
-    check(r.status === 201, "POST /v1/otp (undeliverable): " + r.status + " " + JSON.stringify(r.body));
-    await rowsOf(PHONE_BAD, "undeliverable").first().waitFor({ timeout: WAIT });
-    log("undeliverable");
+  // The filters: by state, by prefix, both cleared.
+  const shown = () => page.evaluate(() => [...document.querySelectorAll("#reports tr")].filter((tr) => !tr.hidden)
+    .map((tr) => ({ state: tr.dataset.state, phone: tr.dataset.phone })));
+  await page.selectOption("#f-status", "undeliverable");
+  let rows = await shown();
+  check(rows.length >= 1 && rows.every((x) => x.state === "undeliverable"), "status filter undeliverable: " + JSON.stringify(rows));
+  await page.selectOption("#f-status", "delivered");
+  rows = await shown();
+  check(rows.length >= 1 && rows.every((x) => x.state === "delivered" && x.phone === masked(PHONE)), "status filter delivered: " + JSON.stringify(rows));
+  await page.selectOption("#f-status", "");
+  await page.fill("#f-prefix", PHONE_BAD.slice(0, 6));
+  rows = await shown();
+  check(rows.length >= 2 && rows.every((x) => x.phone.startsWith(PHONE_BAD.slice(0, 6))), "prefix filter: " + JSON.stringify(rows));
+  await page.fill("#f-prefix", PHONE_BAD.slice(1, 6)); // without the +
+  check((await shown()).length === rows.length, "prefix filter without +");
+  await page.fill("#f-prefix", "");
+  check((await shown()).length === (await page.locator("#reports tr").count()), "filters cleared");
+  log("filters");
+  await shot("console-reports");
 
-    // The filters: by state, by prefix, both cleared.
-    const shown = () => page.evaluate(() => [...document.querySelectorAll("#reports tr")].filter((tr) => !tr.hidden)
-      .map((tr) => ({ state: tr.dataset.state, phone: tr.dataset.phone })));
-    await page.selectOption("#f-status", "undeliverable");
-    let rows = await shown();
-    check(rows.length >= 1 && rows.every((x) => x.state === "undeliverable"), "status filter undeliverable: " + JSON.stringify(rows));
-    await page.selectOption("#f-status", "delivered");
-    rows = await shown();
-    check(rows.length >= 1 && rows.every((x) => x.state === "delivered" && x.phone === masked(PHONE)), "status filter delivered: " + JSON.stringify(rows));
-    await page.selectOption("#f-status", "");
-    await page.fill("#f-prefix", PHONE_BAD.slice(0, 6));
-    rows = await shown();
-    check(rows.length >= 2 && rows.every((x) => x.phone.startsWith(PHONE_BAD.slice(0, 6))), "prefix filter: " + JSON.stringify(rows));
-    await page.fill("#f-prefix", PHONE_BAD.slice(1, 6)); // without the +
-    check((await shown()).length === rows.length, "prefix filter without +");
-    await page.fill("#f-prefix", "");
-    check((await shown()).length === (await page.locator("#reports tr").count()), "filters cleared");
-    log("filters");
-    await shot("console-reports");
+  // A webhook whose receiver refuses: listed, its URL without the query.
+  r = await api("POST", "/v1/otp", { phone: PHONE_HOOK, callback_url: HOOK_URL });
+  check(r.status === 201, "POST /v1/otp with callback_url: " + r.status + " " + JSON.stringify(r.body));
+  const hookReport = rowsOf(PHONE_HOOK, "delivered").first();
+  await hookReport.waitFor({ timeout: WAIT });
+  const msgID = (await hookReport.locator("td").nth(4).textContent()).trim();
+  const hookRow = page.locator("#webhooks tr[data-message='" + msgID + "']");
+  await hookRow.waitFor({ timeout: WAIT });
+  check(await page.locator("#hooks-empty").isHidden(), "the empty text shows beside a failure");
+  const cells = await hookRow.locator("td").allTextContents();
+  const bare = HOOK_URL.split("?")[0];
+  check(cells[1] === msgID && cells[2] === "webhook" && cells[3] === "delivered" && cells[4] === "pending" && Number(cells[5]) >= 1 &&
+    cells[6] !== "—" && cells[7] === bare && /refused/.test(cells[8]), "webhook row: " + JSON.stringify(cells));
+  const text = await page.locator("#hooks-table").textContent();
+  check(!text.includes(HOOK_URL.split("?")[1]), "the table shows the URL's query: " + text);
+  const headers = await page.locator("#hooks-table thead th[scope=col]").allTextContents();
+  check(headers.includes("Message") && headers.includes("Last error") && headers.includes("Next attempt"), "table headers " + headers);
+  check(Number(await stat("hook-counts", "pending")) >= 1, "pending count " + (await stat("hook-counts", "pending")));
+  await hookRow.scrollIntoViewIfNeeded();
+  log("webhook", { cells });
+  await shot("console-webhooks");
 
-    // A webhook whose receiver refuses: listed, its URL without the query.
-    r = await api("POST", "/v1/otp", { phone: PHONE_HOOK, callback_url: HOOK_URL });
-    check(r.status === 201, "POST /v1/otp with callback_url: " + r.status + " " + JSON.stringify(r.body));
-    const hookReport = rowsOf(PHONE_HOOK, "delivered").first();
-    await hookReport.waitFor({ timeout: WAIT });
-    const msgID = (await hookReport.locator("td").nth(4).textContent()).trim();
-    const hookRow = page.locator("#webhooks tr[data-message='" + msgID + "']");
-    await hookRow.waitFor({ timeout: WAIT });
-    check(await page.locator("#hooks-empty").isHidden(), "the empty text shows beside a failure");
-    const cells = await hookRow.locator("td").allTextContents();
-    const bare = HOOK_URL.split("?")[0];
-    check(cells[1] === msgID && cells[2] === "webhook" && cells[3] === "delivered" && cells[4] === "pending" && Number(cells[5]) >= 1 &&
-      cells[6] !== "—" && cells[7] === bare && /refused/.test(cells[8]), "webhook row: " + JSON.stringify(cells));
-    const text = await page.locator("#hooks-table").textContent();
-    check(!text.includes(HOOK_URL.split("?")[1]), "the table shows the URL's query: " + text);
-    const headers = await page.locator("#hooks-table thead th[scope=col]").allTextContents();
-    check(headers.includes("Message") && headers.includes("Last error") && headers.includes("Next attempt"), "table headers " + headers);
-    check(Number(await stat("hook-counts", "pending")) >= 1, "pending count " + (await stat("hook-counts", "pending")));
-    await hookRow.scrollIntoViewIfNeeded();
-    log("webhook", { cells });
-    await shot("console-webhooks");
-
-    // Logout: the login form again, the session gone for the API too.
-    await page.click("#logout");
-    await page.locator("form[action='/console/login'] #key").waitFor({ timeout: WAIT });
-    check((await ctx.cookies()).length === 0, "a cookie after logout");
-    refusing = true;
-    const st = await page.evaluate(async () => (await fetch("/console/api/state")).status);
-    refusing = false;
-    check(st === 401, "state after logout: " + st);
-    log("logged-out");
-
-    check(problems.length === 0, "console errors: " + problems.join(" | "));
-    log("done");
-  } finally {
-    await ctx.close();
-    fs.rmSync(userDataDir, { recursive: true, force: true });
-  }
-}
-
-main().catch((e) => { log("fail", { error: String(e && e.stack || e) }); process.exit(1); });
+  // Logout: the login form again, the session gone for the API too.
+  await page.click("#logout");
+  await page.locator("form[action='/console/login'] #key").waitFor({ timeout: WAIT });
+  check((await ctx.cookies()).length === 0, "a cookie after logout");
+  refusing = true;
+  const st = await page.evaluate(async () => (await fetch("/console/api/state")).status);
+  refusing = false;
+  check(st === 401, "state after logout: " + st);
+  log("logged-out");
+});

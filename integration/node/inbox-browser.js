@@ -9,157 +9,104 @@
 // with), ARTIFACTS, CHROMIUM (default /usr/bin/chromium).
 "use strict";
 
-const fs = require("fs");
-const os = require("os");
-const path = require("path");
-const { chromium } = require("playwright-core");
+const { WAIT, log, check, json, until, unlabelled, run } = require("./browser-common");
 
 const SIM = process.env.SIM_URL;
 const OTPD = process.env.OTPD_URL;
 const PHONE = process.env.PHONE;
 const NS = process.env.NS;
-const ART = process.env.ARTIFACTS;
-const WAIT = 30000; // a guard against hangs, not a timing assertion
 
-function log(event, extra) { console.log(JSON.stringify(Object.assign({ event }, extra || {}))); }
+run({ name: "smscsim" }, async ({ page, shot }) => {
+  const resp = await page.goto(SIM + "/?system_id=" + encodeURIComponent(NS));
+  const csp = resp.headers()["content-security-policy"] || "";
+  check(csp.includes("default-src 'none'"), "no CSP on the page: " + csp);
+  await page.locator("#conn", { hasText: "live" }).waitFor({ timeout: WAIT });
+  log("loaded", { csp });
 
-function check(ok, what) { if (!ok) throw new Error(what); }
+  // Every control has a label (an accessible name).
+  const missing = await unlabelled(page);
+  check(missing.length === 0, "controls without a label: " + missing.join(", "));
 
-async function json(method, url, body) {
-  const opt = { method, headers: {} };
-  if (body !== undefined) { opt.headers["Content-Type"] = "application/json"; opt.body = JSON.stringify(body); }
-  const r = await fetch(url, opt);
-  const text = await r.text();
-  return { status: r.status, headers: r.headers, body: text ? JSON.parse(text) : null };
-}
+  // An OTP through otpd: it shows up live, newest first, code marked.
+  const created = await json("POST", OTPD + "/v1/otp", { phone: PHONE });
+  check(created.status === 201, "POST /v1/otp: " + created.status + " " + JSON.stringify(created.body));
+  const digits = PHONE.replace(/^\+/, "");
+  const row = page.locator("#messages tbody tr", { has: page.locator("td.to", { hasText: digits }) }).first();
+  await row.waitFor({ timeout: WAIT });
+  const code = (await row.locator("td.text mark").first().textContent()).trim();
+  check(/^\d{4,10}$/.test(code), "marked code " + code);
+  check((await row.locator("td.state").textContent()).trim() === "held", "state before the receipt: " + (await row.locator("td.state").textContent()));
+  const firstTo = (await page.locator("#messages tbody tr td.to").first().textContent()).trim();
+  check(firstTo === digits, "newest first: the first row is to " + firstTo);
+  log("arrived", { code });
+  await shot("inbox");
 
-async function until(what, fn) {
-  const end = Date.now() + WAIT;
-  let last;
-  while (Date.now() < end) {
-    last = await fn();
-    if (last) return last;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error("timed out waiting for " + what);
-}
+  // The detail view, opened with the keyboard.
+  await row.locator("td.id button").focus();
+  await page.keyboard.press("Enter");
+  await page.locator("#detail").waitFor({ state: "visible", timeout: WAIT });
+  const fields = await page.locator("#d-fields").textContent();
+  check(fields.includes("destination_addr") && fields.includes(digits) && fields.includes("registered_delivery"), "detail fields: " + fields);
+  const hex = await page.locator("#d-pdus pre").first().textContent();
+  check(/^0000 {2}[0-9a-f]{2} /.test(hex) && hex.includes(" 00 00 00 04"), "PDU hex (submit_sm): " + hex.slice(0, 80));
+  log("detail");
+  await shot("detail");
 
-async function main() {
-  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), "smscsim-chromium-"));
-  const ctx = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    viewport: { width: 1400, height: 900 },
+  // A receipt from the page: UNDELIV, seen in the inbox and by otpd.
+  await page.selectOption("#r-stat", "UNDELIV");
+  await page.click("#receipt-form button[type=submit]");
+  await page.locator("#messages tbody tr", { has: page.locator("td.to", { hasText: digits }) }).first()
+    .locator("td.state", { hasText: "UNDELIV" }).waitFor({ timeout: WAIT });
+  const id = created.body.id;
+  const otp = await until("otpd to see the receipt", async () => {
+    const r = await json("GET", OTPD + "/v1/otp/" + id);
+    return r.body.delivery && r.body.delivery.state === "undeliverable" ? r.body : null;
   });
-  const problems = [];
-  try {
-    const page = ctx.pages()[0] || (await ctx.newPage());
-    page.on("console", (m) => { if (m.type() === "error") problems.push(m.text()); });
-    page.on("pageerror", (e) => problems.push(String(e)));
-    const shot = async (name) => { await page.screenshot({ path: path.join(ART, name + ".png"), fullPage: true }); log("screenshot", { name }); };
+  log("receipt", { stat: otp.delivery.stat });
+  await shot("receipt");
 
-    const resp = await page.goto(SIM + "/?system_id=" + encodeURIComponent(NS));
-    const csp = resp.headers()["content-security-policy"] || "";
-    check(csp.includes("default-src 'none'"), "no CSP on the page: " + csp);
-    await page.locator("#conn", { hasText: "live" }).waitFor({ timeout: WAIT });
-    log("loaded", { csp });
+  // The code the page marked is the challenge's.
+  const v = await json("POST", OTPD + "/v1/otp/" + id + "/verify", { code });
+  check(v.status === 200 && v.body.status === "approved", "verify with the marked code: " + JSON.stringify(v.body));
+  log("verified");
 
-    // Every control has a label (an accessible name).
-    const unlabelled = await page.evaluate(() => [...document.querySelectorAll("input, select, textarea")]
-      .filter((el) => el.labels.length === 0 && !el.getAttribute("aria-label")).map((el) => el.id));
-    check(unlabelled.length === 0, "controls without a label: " + unlabelled.join(", "));
+  // Faults: read, change, saved.
+  await page.click("#open-faults");
+  await page.locator("#faults-json").waitFor({ state: "visible", timeout: WAIT });
+  const faults = JSON.parse(await page.inputValue("#faults-json"));
+  check("error_rate" in faults, "faults dialog: " + JSON.stringify(faults));
+  faults.error_rate = 0.25;
+  await page.fill("#faults-json", JSON.stringify(faults));
+  await page.click("#faults-form button[type=submit]");
+  await page.locator("#faults-dialog").waitFor({ state: "hidden", timeout: WAIT });
+  const f = await json("GET", SIM + "/api/faults");
+  check(f.body.error_rate === 0.25, "faults after saving: " + JSON.stringify(f.body));
+  await json("PUT", SIM + "/api/faults", {});
+  log("faults");
 
-    // An OTP through otpd: it shows up live, newest first, code marked.
-    const created = await json("POST", OTPD + "/v1/otp", { phone: PHONE });
-    check(created.status === 201, "POST /v1/otp: " + created.status + " " + JSON.stringify(created.body));
-    const digits = PHONE.replace(/^\+/, "");
-    const row = page.locator("#messages tbody tr", { has: page.locator("td.to", { hasText: digits }) }).first();
-    await row.waitFor({ timeout: WAIT });
-    const code = (await row.locator("td.text mark").first().textContent()).trim();
-    check(/^\d{4,10}$/.test(code), "marked code " + code);
-    check((await row.locator("td.state").textContent()).trim() === "held", "state before the receipt: " + (await row.locator("td.state").textContent()));
-    const firstTo = (await page.locator("#messages tbody tr td.to").first().textContent()).trim();
-    check(firstTo === digits, "newest first: the first row is to " + firstTo);
-    log("arrived", { code });
-    await shot("inbox");
+  // A mobile-originated message to otpd's bind.
+  await page.click("#open-mo");
+  await page.fill("#mo-from", PHONE);
+  await page.fill("#mo-to", "OTPD");
+  await page.fill("#mo-text", "STOP");
+  check((await page.inputValue("#mo-sys")) === NS, "MO system_id not taken from the namespace");
+  await page.click("#mo-form button[type=submit]");
+  await page.locator("#status", { hasText: "MO delivered" }).waitFor({ timeout: WAIT });
+  log("mo");
 
-    // The detail view, opened with the keyboard.
-    await row.locator("td.id button").focus();
-    await page.keyboard.press("Enter");
-    await page.locator("#detail").waitFor({ state: "visible", timeout: WAIT });
-    const fields = await page.locator("#d-fields").textContent();
-    check(fields.includes("destination_addr") && fields.includes(digits) && fields.includes("registered_delivery"), "detail fields: " + fields);
-    const hex = await page.locator("#d-pdus pre").first().textContent();
-    check(/^0000 {2}[0-9a-f]{2} /.test(hex) && hex.includes(" 00 00 00 04"), "PDU hex (submit_sm): " + hex.slice(0, 80));
-    log("detail");
-    await shot("detail");
+  // Search.
+  await page.fill("#q", "no such message");
+  await page.locator("#empty").waitFor({ state: "visible", timeout: WAIT });
+  await page.fill("#q", code);
+  check((await page.locator("#messages tbody tr").count()) === 1, "search by code");
+  await page.fill("#q", "");
+  log("search");
 
-    // A receipt from the page: UNDELIV, seen in the inbox and by otpd.
-    await page.selectOption("#r-stat", "UNDELIV");
-    await page.click("#receipt-form button[type=submit]");
-    await page.locator("#messages tbody tr", { has: page.locator("td.to", { hasText: digits }) }).first()
-      .locator("td.state", { hasText: "UNDELIV" }).waitFor({ timeout: WAIT });
-    const id = created.body.id;
-    const otp = await until("otpd to see the receipt", async () => {
-      const r = await json("GET", OTPD + "/v1/otp/" + id);
-      return r.body.delivery && r.body.delivery.state === "undeliverable" ? r.body : null;
-    });
-    log("receipt", { stat: otp.delivery.stat });
-    await shot("receipt");
-
-    // The code the page marked is the challenge's.
-    const v = await json("POST", OTPD + "/v1/otp/" + id + "/verify", { code });
-    check(v.status === 200 && v.body.status === "approved", "verify with the marked code: " + JSON.stringify(v.body));
-    log("verified");
-
-    // Faults: read, change, saved.
-    await page.click("#open-faults");
-    await page.locator("#faults-json").waitFor({ state: "visible", timeout: WAIT });
-    const faults = JSON.parse(await page.inputValue("#faults-json"));
-    check("error_rate" in faults, "faults dialog: " + JSON.stringify(faults));
-    faults.error_rate = 0.25;
-    await page.fill("#faults-json", JSON.stringify(faults));
-    await page.click("#faults-form button[type=submit]");
-    await page.locator("#faults-dialog").waitFor({ state: "hidden", timeout: WAIT });
-    const f = await json("GET", SIM + "/api/faults");
-    check(f.body.error_rate === 0.25, "faults after saving: " + JSON.stringify(f.body));
-    await json("PUT", SIM + "/api/faults", {});
-    log("faults");
-
-    // A mobile-originated message to otpd's bind.
-    await page.click("#open-mo");
-    await page.fill("#mo-from", PHONE);
-    await page.fill("#mo-to", "OTPD");
-    await page.fill("#mo-text", "STOP");
-    check((await page.inputValue("#mo-sys")) === NS, "MO system_id not taken from the namespace");
-    await page.click("#mo-form button[type=submit]");
-    await page.locator("#status", { hasText: "MO delivered" }).waitFor({ timeout: WAIT });
-    log("mo");
-
-    // Search.
-    await page.fill("#q", "no such message");
-    await page.locator("#empty").waitFor({ state: "visible", timeout: WAIT });
-    await page.fill("#q", code);
-    check((await page.locator("#messages tbody tr").count()) === 1, "search by code");
-    await page.fill("#q", "");
-    log("search");
-
-    // Clear: the namespace's messages are gone, from the page and the API.
-    await page.click("#clear");
-    await page.locator("#empty").waitFor({ state: "visible", timeout: WAIT });
-    const left = await json("GET", SIM + "/api/messages?system_id=" + encodeURIComponent(NS));
-    check(left.body.messages.length === 0, "messages left after clear: " + left.body.messages.length);
-    await shot("cleared");
-    log("cleared");
-
-    check(problems.length === 0, "console errors: " + problems.join(" | "));
-    log("done");
-  } finally {
-    await ctx.close();
-    fs.rmSync(userDataDir, { recursive: true, force: true });
-  }
-}
-
-main().catch((e) => { log("fail", { error: String(e && e.stack || e) }); process.exit(1); });
+  // Clear: the namespace's messages are gone, from the page and the API.
+  await page.click("#clear");
+  await page.locator("#empty").waitFor({ state: "visible", timeout: WAIT });
+  const left = await json("GET", SIM + "/api/messages?system_id=" + encodeURIComponent(NS));
+  check(left.body.messages.length === 0, "messages left after clear: " + left.body.messages.length);
+  await shot("cleared");
+  log("cleared");
+});
