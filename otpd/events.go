@@ -33,11 +33,22 @@ type Broker struct {
 	closed  bool
 	subs    map[chan Event]struct{}
 	dropped func()
+	// last is the time of the newest event published per message. The
+	// writes of one message commit in order, but the goroutines that
+	// publish after them wake in any order: a receipt's "delivered" can
+	// come out before the sender's "submitted" it followed. An event
+	// older than one already published for its message is stale and
+	// dropped, so a stream never moves a message back.
+	last  map[string]time.Time
+	count int
 }
+
+// staleAfter bounds how long the broker remembers a message's last event.
+const staleAfter = time.Minute
 
 // NewBroker returns an empty broker; dropped is called per lost event.
 func NewBroker(dropped func()) *Broker {
-	return &Broker{subs: map[chan Event]struct{}{}, dropped: dropped}
+	return &Broker{subs: map[chan Event]struct{}{}, dropped: dropped, last: map[string]time.Time{}}
 }
 
 // Subscribe returns a channel of events and a function that ends the
@@ -66,6 +77,18 @@ func (b *Broker) Subscribe() (<-chan Event, func()) {
 func (b *Broker) Publish(e Event) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if t, ok := b.last[e.MessageID]; ok && e.At.Before(t) {
+		return
+	}
+	b.last[e.MessageID] = e.At
+	if b.count++; b.count%1024 == 0 {
+		cut := e.At.Add(-staleAfter)
+		for id, t := range b.last {
+			if t.Before(cut) {
+				delete(b.last, id)
+			}
+		}
+	}
 	for ch := range b.subs {
 		select {
 		case ch <- e:
