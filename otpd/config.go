@@ -482,3 +482,9 @@ func (c *Config) Validate() error {
 	}
 	return nil
 }
+
+// longestWindow is the longest window of the rate limits: a bucket unused
+// for that long is full again.
+func (l LimitsConfig) longestWindow() time.Duration {
+	return max(l.PerPhone.Per, l.PerKey.Per, l.PerCountry.Per, l.Global.Per, l.PerPrefix.Per, time.Hour)
+}

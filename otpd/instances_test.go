@@ -77,3 +77,37 @@ func TestInstancesShareOneStore(t *testing.T) {
 		t.Fatalf("verify on b: %d %v", st, body)
 	}
 }
+
+// TestInstancesShareRateLimits: on one PostgreSQL store the rate limits
+// count every instance's sends (two instances would otherwise allow twice
+// the limit), and a refused send takes no token from the other limits.
+func TestInstancesShareRateLimits(t *testing.T) {
+	url := testPostgresURL(t)
+	key := filepath.Join(t.TempDir(), "secret.key")
+	shared := func(c *Config) {
+		c.Database, c.OTP.HMACKeyFile = url, key
+		c.Limits.PerPhone = Rate{N: 3, Per: time.Hour}
+		c.Limits.PerPrefix = Rate{N: 5, Per: time.Hour}
+	}
+	a, b := testDaemon(t, shared), testDaemon(t, shared)
+	ca, cb := newClient(t, a), newClient(t, b)
+	for i, c := range []client{ca, cb, ca} {
+		if st, body, _ := c.do("POST", "/v1/otp", map[string]any{"phone": "+4915112340700"}); st != http.StatusCreated {
+			t.Fatalf("send %d: %d %v", i+1, st, body)
+		}
+	}
+	st, body, h := cb.do("POST", "/v1/otp", map[string]any{"phone": "+4915112340700"})
+	if st != http.StatusTooManyRequests || h.Get("Retry-After") == "" {
+		t.Fatalf("4th send to one phone over two instances: %d %v %v; want 429 with Retry-After", st, body, h)
+	}
+	// The refused send left the prefix's budget alone: two more numbers of
+	// the range still go (3 + 2 = its 5), a third does not.
+	for i, p := range []string{"+4915112340701", "+4915112340702"} {
+		if st, body, _ := []client{ca, cb}[i].do("POST", "/v1/otp", map[string]any{"phone": p}); st != http.StatusCreated {
+			t.Fatalf("send to %s: %d %v", p, st, body)
+		}
+	}
+	if st, _, _ := ca.do("POST", "/v1/otp", map[string]any{"phone": "+4915112340703"}); st != http.StatusTooManyRequests {
+		t.Fatalf("6th send in one range: %d, want 429", st)
+	}
+}

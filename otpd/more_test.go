@@ -246,7 +246,7 @@ func TestRateOff(t *testing.T) {
 	}
 	l := newLimiter(cfg.Limits.PerPhone)
 	for i := 0; i < 100; i++ {
-		if _, ok, _ := l.take("x", time.Now()); !ok {
+		if _, ok, _, _ := l.take(context.Background(), "x", time.Now()); !ok {
 			t.Fatal("an off limit refused")
 		}
 	}

@@ -650,7 +650,7 @@ func (s *Sender) reclaimLeases() int {
 func (s *Sender) sweep() {
 	now := s.svc.now().UTC()
 	cut := ms(now.Add(-s.svc.cfg.Retention))
-	var total [4]int64
+	var total [5]int64
 	steps := []struct {
 		i   int
 		cut int64
@@ -660,6 +660,14 @@ func (s *Sender) sweep() {
 		{1, cut, sweepMessages},
 		{2, cut, sweepChallenges},
 		{3, ms(now.Add(-s.svc.cfg.Limits.PhoneFailureWindow)), sweepPhoneFailures},
+	}
+	if s.svc.shared {
+		// The rate limits' buckets, full again a window after their last use.
+		steps = append(steps, struct {
+			i   int
+			cut int64
+			del func(tx *Tx, cut int64, n int) (int64, error)
+		}{4, ms(now.Add(-s.svc.cfg.Limits.longestWindow())), sweepBuckets})
 	}
 	for _, st := range steps {
 		for s.ctx.Err() == nil {

@@ -16,7 +16,6 @@ import (
 
 	"github.com/otpd/otpd/smpp/coding"
 	"go.uber.org/zap"
-	"golang.org/x/time/rate"
 )
 
 // APIError is an error with its HTTP status and machine-readable code.
@@ -93,6 +92,11 @@ func NewService(cfg *Config, store *Store, sec *Secrets, m *Metrics, events *Bro
 	}
 	s.orphans.Store(n)
 	s.shared = store.Dialect() == "postgres"
+	if s.shared {
+		for name, l := range map[string]*limiter{"phone": s.limPhone, "key": s.limKey, "country": s.limCountry, "global": s.limGlobal, "prefix": s.limPrefix} {
+			l.shared, l.name = store, name
+		}
+	}
 	return s
 }
 
@@ -125,8 +129,8 @@ type CreateRequest struct {
 }
 
 // checkLimits applies the rate limits of one send to phone by key.
-func (s *Service) checkLimits(p Phone, keyID string) error {
-	_, err := s.takeLimits(p, keyID)
+func (s *Service) checkLimits(ctx context.Context, p Phone, keyID string) error {
+	_, err := s.takeLimits(ctx, p, keyID)
 	s.countRefusal(err)
 	return err
 }
@@ -142,7 +146,7 @@ func (s *Service) countRefusal(err error) {
 // takeLimits is checkLimits that also returns how to give the send back,
 // for a caller whose send did not happen after all; it counts nothing
 // (the caller does, with countRefusal, once).
-func (s *Service) takeLimits(p Phone, keyID string) (refund func(), err error) {
+func (s *Service) takeLimits(ctx context.Context, p Phone, keyID string) (refund func(), err error) {
 	now := s.now()
 	type step struct {
 		l     *limiter
@@ -157,16 +161,20 @@ func (s *Service) takeLimits(p Phone, keyID string) (refund func(), err error) {
 		{s.limKey, keyID, "the limit for this API key", "key"},
 		{s.limPhone, p.E164, "the limit for this phone number", "phone"},
 	}
-	var taken []*rate.Reservation
+	var taken []func()
 	refund = func() {
 		for _, r := range taken {
 			if r != nil {
-				r.CancelAt(now)
+				r()
 			}
 		}
 	}
 	for _, st := range steps {
-		res, ok, wait := st.l.take(st.key, now)
+		res, ok, wait, err := st.l.take(ctx, st.key, now)
+		if err != nil {
+			refund()
+			return nil, err // the shared buckets' store: a 503 as any store error
+		}
 		if ok {
 			taken = append(taken, res)
 			continue
@@ -428,7 +436,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest, keyID string) (
 	if err := s.checkFailures(ctx, p.E164); err != nil {
 		return nil, err
 	}
-	refund, err := s.takeLimits(p, keyID)
+	refund, err := s.takeLimits(ctx, p, keyID)
 	s.countRefusal(err)
 	if err != nil {
 		return nil, err
@@ -729,8 +737,11 @@ func (s *Service) Resend(ctx context.Context, id, keyID string) (*Challenge, err
 		}
 		// A resend is a send: the rate limits apply (SMS pumping).
 		if p, err := parsePhone(c.Phone, "", false); err == nil {
-			if refund, err = s.takeLimits(p, keyID); err != nil {
-				return err.(*APIError), nil
+			if refund, err = s.takeLimits(ctx, p, keyID); err != nil {
+				if ae, ok := err.(*APIError); ok {
+					return ae, nil
+				}
+				return nil, err
 			}
 		}
 		code, err := NewCode(c.Length)
@@ -842,7 +853,7 @@ func (s *Service) SendMessage(ctx context.Context, req MessageRequest, keyID str
 	if err != nil {
 		return nil, err
 	}
-	refund, err := s.takeLimits(p, keyID)
+	refund, err := s.takeLimits(ctx, p, keyID)
 	s.countRefusal(err)
 	if err != nil {
 		return nil, err

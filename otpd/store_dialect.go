@@ -202,7 +202,17 @@ func pgSchema() []string {
 
 // pgMigrations[v-1] takes a PostgreSQL store to version v. Version 1 is
 // the schema as SQLite's version 4 has it; later versions append here.
-var pgMigrations = [][]string{pgSchema()}
+var pgMigrations = [][]string{
+	pgSchema(),
+	// Version 2: the rate limits' buckets, shared by the instances.
+	{`CREATE TABLE IF NOT EXISTS rate_buckets (
+		name TEXT NOT NULL,
+		key TEXT NOT NULL,
+		tokens DOUBLE PRECISION NOT NULL,
+		updated_at BIGINT NOT NULL,
+		PRIMARY KEY (name, key)
+	)`, `CREATE INDEX IF NOT EXISTS rate_buckets_updated ON rate_buckets(updated_at)`},
+}
 
 // PostgresSchemaVersion is the version of the PostgreSQL schema this
 // build writes.

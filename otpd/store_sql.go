@@ -923,3 +923,45 @@ func scanOne[T any](r scanner) (v T, err error) {
 	err = r.Scan(&v)
 	return
 }
+
+// The rate limits' shared buckets (PostgreSQL: every instance counts in
+// the same rows). A bucket holds up to burst tokens and refills at rate
+// a second; times are Unix milliseconds.
+
+// takeToken takes a token of bucket (name, key) in one statement, which
+// the row's lock makes atomic across instances; ok false, with the tokens
+// the bucket holds, when it has less than one.
+func (s *Store) takeToken(ctx context.Context, name, key string, rate float64, burst int, now int64) (ok bool, left float64, err error) {
+	err = s.QueryRow(ctx, `INSERT INTO rate_buckets AS b (name, key, tokens, updated_at) VALUES (?1, ?2, CAST(?4 AS DOUBLE PRECISION) - 1, ?5)
+		ON CONFLICT (name, key) DO UPDATE SET
+			tokens = LEAST(CAST(?4 AS DOUBLE PRECISION), b.tokens + (CAST(?5 AS BIGINT) - b.updated_at) * CAST(?3 AS DOUBLE PRECISION) / 1000) - 1,
+			updated_at = GREATEST(b.updated_at, ?5)
+		WHERE LEAST(CAST(?4 AS DOUBLE PRECISION), b.tokens + (CAST(?5 AS BIGINT) - b.updated_at) * CAST(?3 AS DOUBLE PRECISION) / 1000) >= 1
+		RETURNING tokens`, name, key, rate, burst, now).Scan(&left)
+	if errors.Is(err, sql.ErrNoRows) {
+		// Refused: read what the bucket holds, for the wait.
+		var tokens float64
+		var at int64
+		if err := s.QueryRow(ctx, `SELECT tokens, updated_at FROM rate_buckets WHERE name = ? AND key = ?`, name, key).Scan(&tokens, &at); err != nil {
+			return false, 0, err
+		}
+		return false, min(float64(burst), tokens+float64(now-at)*rate/1000), nil
+	}
+	return err == nil, left, err
+}
+
+// giveToken returns a token taken for a send that did not happen.
+func (s *Store) giveToken(ctx context.Context, name, key string, burst int) error {
+	_, err := s.rdb.ExecContext(ctx, s.sql(`UPDATE rate_buckets SET tokens = LEAST(CAST(?3 AS DOUBLE PRECISION), tokens + 1) WHERE name = ?1 AND key = ?2`), name, key, burst)
+	return err
+}
+
+// sweepBuckets deletes up to n buckets idle since before cut (full again
+// by then); it returns how many.
+func sweepBuckets(tx *Tx, cut int64, n int) (int64, error) {
+	res, err := tx.Exec(`DELETE FROM rate_buckets WHERE ctid IN (SELECT ctid FROM rate_buckets WHERE updated_at < ? LIMIT ?)`, cut, n)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
