@@ -91,6 +91,9 @@ func (s *Service) ApplyReceipt(ctx context.Context, r smpp.Receipt) error {
 	var dups int
 	err := s.store.Write(ctx, func(tx *Tx) error {
 		evs, orphan, dups = nil, false, 0
+		if err := lockReceiptKeys(tx, keys...); err != nil {
+			return err
+		}
 		n, e, d, err := applyToSegments(tx, keys, state, r.Stat, r.Err, done, now)
 		dups = d
 		if err != nil {

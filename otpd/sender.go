@@ -544,6 +544,9 @@ func (s *Sender) recordSegment(m *Message, seq, total int, smscID string) error 
 // applies the receipts that came first (applyOrphans), which need it.
 func (s *Sender) insertSegment(tx *Tx, m *Message, seq int, smscID string, now time.Time) (string, error) {
 	key := dlr.CanonicalIn(smscID, s.respBase)
+	if err := lockReceiptKeys(tx, key); err != nil {
+		return "", err
+	}
 	return key, putSegment(tx, m.ID, seq, smscID, key, ms(now))
 }
 

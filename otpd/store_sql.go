@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 )
@@ -777,6 +778,29 @@ func endMessage(tx *Tx, m *Message, state, reason string, now int64) error {
 func setSegmentCount(tx *Tx, messageID string, total int) error {
 	_, err := tx.Exec(`UPDATE messages SET segments = ? WHERE id = ?`, total, messageID)
 	return err
+}
+
+// lockReceiptKeys makes the writes that record a segment under one of
+// keys and those that look a receipt up by it wait for each other, on
+// PostgreSQL. Under READ COMMITTED each would otherwise miss the other's
+// uncommitted row (a receipt on one instance, its segment recorded on
+// another at once): the receipt's lookup misses the new segment and keeps
+// the receipt as an orphan, the segment's write misses that orphan, and the
+// receipt is never applied. Locked, the second write's statements see the
+// first one committed. Keys in order, so that two writes never wait for
+// each other; the (int, int) key space is apart from the migrations' lock.
+// SQLite runs one write at a time already.
+func lockReceiptKeys(tx *Tx, keys ...string) error {
+	if tx.s.d.Name() != "postgres" {
+		return nil
+	}
+	sorted := slices.Compact(slices.Sorted(slices.Values(keys)))
+	for _, k := range sorted {
+		if _, err := tx.Exec(`SELECT pg_advisory_xact_lock(?, hashtext(?))`, pgLock, k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // putSegment records an acknowledged segment (again, for a resubmit).

@@ -45,6 +45,14 @@ type Config struct {
 	// SendReceipt (POST /api/messages/{id}/receipt); messages stay
 	// ENROUTE until then.
 	DLRMode string
+	// DLRRoute is the receiver bind a receipt goes out on: "any" (default:
+	// round robin over the system_id's receiver binds) or "other": a bind
+	// other than the session that submitted the message whenever one is
+	// bound, else the submitting one. "other" shows whether an ESME with
+	// several binds (or several instances sharing an account) matches a
+	// receipt that arrives on a bind that did not submit. With tx+rx pairs
+	// the submitting session is a transmitter, so every receiver is other.
+	DLRRoute string
 	// CodePattern is a regular expression whose matches in a message's
 	// text are its first codes (the first submatch when it has one),
 	// before the runs of 4 to 10 digits that are always extracted.
@@ -562,6 +570,13 @@ func (c *Config) setDefaults() error {
 	case "auto", "manual":
 	default:
 		return fmt.Errorf("simulator: DLR mode %q: want auto or manual", c.DLRMode)
+	}
+	switch c.DLRRoute {
+	case "":
+		c.DLRRoute = "any"
+	case "any", "other":
+	default:
+		return fmt.Errorf("simulator: DLR route %q: want any or other", c.DLRRoute)
 	}
 	if c.CodePattern != "" {
 		re, err := regexp.Compile(c.CodePattern)

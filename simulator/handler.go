@@ -338,7 +338,7 @@ func (sim *Simulator) accept(ss *sess, sub *submission, now time.Time, num uint6
 }
 
 func (sim *Simulator) newMessage(ss *sess, sub *submission, rule *Rule, num uint64, id string, now time.Time) *message {
-	m := &message{num: num, id: id, systemID: ss.systemID, cmd: sub.cmd, from: sub.src, to: sub.dst,
+	m := &message{num: num, id: id, systemID: ss.systemID, via: ss.id, cmd: sub.cmd, from: sub.src, to: sub.dst,
 		srcTON: sub.srcTON, srcNPI: sub.srcNPI, dstTON: sub.dstTON, dstNPI: sub.dstNPI,
 		esm: sub.esm, regDel: sub.regDel, dc: sub.dc, receivedAt: now, doneAt: now}
 	switch {

@@ -301,7 +301,7 @@ func (sc *scheduler) send(j *job, now time.Time) bool {
 		sc.count(m.systemID, -1)
 		return true
 	}
-	target := sc.pick(m.systemID)
+	target := sc.pick(m)
 	if target == nil {
 		return false
 	}
@@ -333,21 +333,33 @@ func (sc *scheduler) send(j *job, now time.Time) bool {
 	return true
 }
 
-// pick chooses a bound receiver of sys with room in its window, round
-// robin.
-func (sc *scheduler) pick(sys string) *sess {
+// pick chooses a bound receiver of m's system_id with room in its window,
+// round robin; with DLRRoute "other", among the binds other than the one
+// that submitted m while any other is bound (a full window there is waited
+// for, not routed around).
+func (sc *scheduler) pick(m *message) *sess {
 	if len(sc.inflight) >= doneCap {
 		return nil
 	}
 	sim := sc.sim
+	sys := m.systemID
 	sim.smu.RLock()
 	defer sim.smu.RUnlock()
 	list := sim.rx[sys]
+	avoid := ""
+	if sim.cfg.DLRRoute == "other" {
+		for _, ss := range list {
+			if ss.id != m.via && ss.s.Bound() {
+				avoid = m.via
+				break
+			}
+		}
+	}
 	n := len(list)
 	start := sc.rr[sys]
 	for k := 0; k < n; k++ {
 		ss := list[(start+k)%n]
-		if !ss.s.Bound() {
+		if !ss.s.Bound() || (avoid != "" && ss.id == avoid) {
 			continue
 		}
 		if st := ss.s.Stats(); st.WindowInUse < st.Window {

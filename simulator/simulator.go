@@ -229,7 +229,7 @@ func Start(cfg Config) (*Simulator, error) {
 		}()
 	}
 	sim.log.Info("smscsim: started", zap.String("smpp", sim.plainAddr()), zap.String("smpp_tls", sim.TLSAddr()), zap.String("http", sim.HTTPAddr()),
-		zap.String("dlr_mode", cfg.DLRMode),
+		zap.String("dlr_mode", cfg.DLRMode), zap.String("dlr_route", cfg.DLRRoute),
 		zap.Int("accounts", len(cfg.Accounts)), zap.Stringer("dlr_delay", cfg.DLRDelay),
 		zap.Stringer("dlr_outcomes", cfg.DLROutcomes), zap.String("message_id_format", cfg.MessageIDFormat),
 		zap.String("receipt_id_format", cfg.ReceiptIDFormat), zap.Int("retention", cfg.Retention), zap.Int("rules", len(cfg.Rules)))

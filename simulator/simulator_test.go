@@ -567,6 +567,78 @@ func TestReceiptRetriedOnAnotherBind(t *testing.T) {
 	}
 }
 
+// TestReceiptRouteOther: with DLRRoute "other" each receipt goes out on
+// the account's other transceiver, never on the one that submitted, and
+// on the submitting one once it is the only receiver left; with "any"
+// (round robin) some come back on the submitting bind.
+func TestReceiptRouteOther(t *testing.T) {
+	const n = 10
+	// route submits n messages on each of two binds and reports, per bind,
+	// how many of the receipts it got were of its own submits.
+	route := func(t *testing.T, sim *Simulator) (a, b *esme, own int) {
+		a = dial(t, sim, smpp.Config{})
+		b = dial(t, sim, smpp.Config{})
+		by := map[string]*esme{}
+		for i := range n {
+			by[submit(t, a, gsm("4915112345678", fmt.Sprint("from a ", i), 1))] = a
+			by[submit(t, b, gsm("4915112345679", fmt.Sprint("from b ", i), 1))] = b
+		}
+		for _, e := range []*esme{a, b} {
+			for range n {
+				r, _ := e.receipt(t)
+				from, ok := by[r.ID]
+				if !ok {
+					t.Fatalf("receipt of an unknown id %s", r.ID)
+				}
+				delete(by, r.ID)
+				if from == e {
+					own++
+				}
+			}
+		}
+		a.none(t)
+		b.none(t)
+		return a, b, own
+	}
+	t.Run("other", func(t *testing.T) {
+		sim := startSim(t, Config{DLRRoute: "other"})
+		a, b, own := route(t, sim)
+		if own != 0 {
+			t.Fatalf("%d of %d receipts came on the bind that submitted the message", own, 2*n)
+		}
+		b.Abort()
+		waitFor(t, "the second bind to be gone", func() bool { return len(sim.Sessions()) == 1 })
+		id := submit(t, a, gsm("4915112345678", "alone", 1))
+		if r, _ := a.receipt(t); r.ID != id {
+			t.Fatalf("receipt %s, want %s on the only bind left", r.ID, id)
+		}
+	})
+	t.Run("any", func(t *testing.T) {
+		// Round robin over both binds: of the receipts of a's submits,
+		// some come back on a.
+		sim := startSim(t, Config{})
+		a := dial(t, sim, smpp.Config{})
+		b := dial(t, sim, smpp.Config{})
+		for i := range 2 * n {
+			submit(t, a, gsm("4915112345678", fmt.Sprint("from a ", i), 1))
+		}
+		got := map[*esme]int{}
+		for range 2 * n {
+			select {
+			case <-a.in:
+				got[a]++
+			case <-b.in:
+				got[b]++
+			case <-time.After(hang):
+				t.Fatalf("receipts: %d on a, %d on b, want %d in all", got[a], got[b], 2*n)
+			}
+		}
+		if got[a] == 0 || got[b] == 0 {
+			t.Fatalf("receipts: %d on a, %d on b, want both", got[a], got[b])
+		}
+	})
+}
+
 func TestDefaultRules(t *testing.T) {
 	sim := startSim(t, Config{})
 	e := dial(t, sim, smpp.Config{})
@@ -717,6 +789,7 @@ func TestConfigErrors(t *testing.T) {
 	for _, cfg := range []Config{
 		{MessageIDFormat: "oct"},
 		{ReceiptIDFormat: "uuid"},
+		{DLRRoute: "same"},
 		{Faults: Faults{ErrorRate: 2}},
 		{Accounts: []Account{{SystemID: "a"}, {SystemID: "a"}}},
 		{Rules: []Rule{{Prefix: "1"}}},

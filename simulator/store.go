@@ -110,6 +110,7 @@ type message struct {
 	num      uint64 // the first segment's id number
 	id       string
 	systemID string
+	via      string // the id of the session that submitted it (its first segment)
 	cmd      smpp.CommandID
 	from, to string
 

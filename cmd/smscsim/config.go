@@ -46,6 +46,7 @@ var spec = &conf.Spec{
 		{Group: gReceipts, Name: "dlr-delay", Key: "dlr_delay", Value: "0", Default: "0", Usage: "delay before a receipt: a duration (100ms, 2s) or a range (1s-5s)"},
 		{Group: gReceipts, Name: "dlr-outcomes", Key: "dlr_outcomes", Value: "DELIVRD=1", Default: "DELIVRD=1", Usage: "receipt outcomes and their weights, STAT[:ERR]=W,...: DELIVRD, UNDELIV, EXPIRED, REJECTD, DELETED, UNKNOWN, ACCEPTD"},
 		{Group: gReceipts, Name: "dlr-mode", Key: "dlr_mode", Value: "auto", Default: "auto", Usage: "auto (receipts as --dlr-delay and --dlr-outcomes say) or manual (none until POST /api/messages/{id}/receipt)"},
+		{Group: gReceipts, Name: "dlr-route", Key: "dlr_route", Value: "any", Default: "any", Usage: "the receiver bind a receipt goes out on: any (round robin over the account's) or other (a bind other than the submitting session whenever one is bound, else that one)"},
 		{Group: gReceipts, Name: "code-pattern", Key: "code_pattern", Usage: "regular expression of the codes in a message (its first group when it has one), found before the runs of 4 to 10 digits"},
 		{Group: gReceipts, Name: "message-id-format", Key: "message_id_format", Value: "dec", Default: "dec", Usage: "message ids: dec, hex or uuid"},
 		{Group: gReceipts, Name: "receipt-id-format", Key: "receipt_id_format", Value: "same", Default: "same", Usage: "ids in receipts: same (as submit_sm_resp), dec or hex"},
@@ -210,6 +211,7 @@ func loadConfig(c *cli.Context) (simulator.Config, logConfig, error) {
 		errs = append(errs, fmt.Errorf("faults: %w", err))
 	}
 	cfg.DLRMode = c.String("dlr-mode")
+	cfg.DLRRoute = c.String("dlr-route")
 	cfg.CodePattern = c.String("code-pattern")
 	cfg.SMPPTLSAddr = c.String("smpp-tls")
 	if cert, key := c.String("smpp-tls-cert"), c.String("smpp-tls-key"); cert != "" || key != "" {
