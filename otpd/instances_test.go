@@ -111,3 +111,24 @@ func TestInstancesShareRateLimits(t *testing.T) {
 		t.Fatalf("6th send in one range: %d, want 429", st)
 	}
 }
+
+// TestInstanceStartLeavesOthersSends: an instance starting on a shared
+// store does not take back the messages another live instance is sending
+// (that would send them twice); only an expired lease is taken up.
+func TestInstanceStartLeavesOthersSends(t *testing.T) {
+	url := testPostgresURL(t)
+	key := filepath.Join(t.TempDir(), "secret.key")
+	shared := func(c *Config) { c.Database, c.OTP.HMACKeyFile = url, key }
+	a := testDaemon(t, shared)
+	now := time.Now().UTC()
+	m := testMessage("msg_inflight", now)
+	m.State, m.LeaseUntil = StateSending, now.Add(time.Hour)
+	if err := a.store.Write(context.Background(), func(tx *Tx) error { return insertMessage(tx, m) }); err != nil {
+		t.Fatal(err)
+	}
+	b := testDaemon(t, shared)
+	got, err := b.store.Message(context.Background(), m.ID)
+	if err != nil || got.State != StateSending || got.Uncertain != 0 {
+		t.Fatalf("after another instance started: %+v, %v; want it left sending", got, err)
+	}
+}
