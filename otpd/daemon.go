@@ -332,3 +332,7 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
+
+// StoreWhere says where the store is: its file, or its URL without
+// credentials.
+func (d *Daemon) StoreWhere() string { return d.store.Where() }

@@ -115,12 +115,16 @@ func serveCmd() *cli.Command {
 			if cfg.HTTP.TLSCert != "" {
 				scheme = "https"
 			}
+			store := "SQLite in " + cfg.DataDir
+			if cfg.Database != "" {
+				store = "PostgreSQL at " + d.StoreWhere()
+			}
 			if sim := d.Simulator(); sim != nil {
-				fmt.Printf("otpd: listening on "+scheme+"://%s (embedded default: SQLite in %s, in-process SMSC simulator on %s, its API on http://%s; no API key needed)\n",
-					d.Addr(), cfg.DataDir, sim.Addr(), sim.HTTPAddr())
+				fmt.Printf("otpd: listening on "+scheme+"://%s (embedded default: %s, in-process SMSC simulator on %s, its API on http://%s; no API key needed)\n",
+					d.Addr(), store, sim.Addr(), sim.HTTPAddr())
 				fmt.Printf("otpd: to use a real SMSC: otpd serve --smsc HOST:PORT --system-id ID --password PW --source-addr S_ADDR (see otpd serve --help)\n")
 			} else {
-				fmt.Printf("otpd: listening on "+scheme+"://%s, SMSC %s as %q (%s x%d), data in %s\n", d.Addr(), cfg.SMSC.Addr, cfg.SMSC.SystemID, cfg.SMSC.BindMode, cfg.SMSC.Binds, cfg.DataDir)
+				fmt.Printf("otpd: listening on "+scheme+"://%s, SMSC %s as %q (%s x%d), store: %s\n", d.Addr(), cfg.SMSC.Addr, cfg.SMSC.SystemID, cfg.SMSC.BindMode, cfg.SMSC.Binds, store)
 			}
 			sigs := make(chan os.Signal, 2)
 			signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
