@@ -133,7 +133,9 @@ run({ name: "otpd-console", allowError }, async ({ ctx, page, shot }) => {
   await page.selectOption("#f-status", "");
   await page.fill("#f-prefix", PHONE_BAD.slice(0, 6));
   rows = await shown();
-  check(rows.length >= 2 && rows.every((x) => x.phone.startsWith(PHONE_BAD.slice(0, 6))), "prefix filter: " + JSON.stringify(rows));
+  // At least its final report (its "submitted" is dropped when the receipt
+  // was published first: a stream never moves a message back).
+  check(rows.length >= 1 && rows.every((x) => x.phone.startsWith(PHONE_BAD.slice(0, 6))), "prefix filter: " + JSON.stringify(rows));
   await page.fill("#f-prefix", PHONE_BAD.slice(1, 6)); // without the +
   check((await shown()).length === rows.length, "prefix filter without +");
   await page.fill("#f-prefix", "");
