@@ -219,11 +219,15 @@ const SchemaVersion = 4
 // batches (group commit): one failing write does not undo the others, and
 // a caller returns only once its write is committed.
 type Store struct {
-	d     dialect
-	path  string    // where it is, for messages: a file, or a URL without its password
-	rdb   *sql.DB   // readers
-	wdb   *sql.DB   // the single writer connection
-	wconn *sql.Conn // that connection, held by the writer goroutine
+	d    dialect
+	path string  // where it is, for messages: a file, or a URL without its password
+	rdb  *sql.DB // readers
+	wdb  *sql.DB // the writers' connections
+	// w are the writers: one on SQLite, which takes one write
+	// transaction at a time; several on PostgreSQL, where a batch's
+	// statements are round trips to the server and one connection would
+	// leave it, and this process, waiting on each other.
+	w []*writerConn
 
 	ops  chan *writeOp
 	stop chan struct{}
@@ -243,10 +247,6 @@ type Store struct {
 	stmtMu sync.Mutex
 	stmts  map[stmtKey]*sql.Stmt // the readers' prepared statements
 
-	// The writer's prepared statements, on wconn; only the writer
-	// goroutine touches them.
-	wstmts map[string]*sql.Stmt
-
 	// failing counts the writes in a row that failed for the storage (a
 	// full disk, busy, a failed sync); a write that commits resets it.
 	failing atomic.Int32
@@ -262,6 +262,14 @@ type writeOp struct {
 	done chan error
 }
 
+// writerConn is one writer's connection, held by its goroutine for the
+// store's life, and the statements prepared on it, which only that
+// goroutine touches.
+type writerConn struct {
+	conn  *sql.Conn
+	stmts map[string]*sql.Stmt
+}
+
 // Tx is a write transaction: BEGIN IMMEDIATE ... COMMIT on the writer's
 // one connection, which the writer goroutine holds as a *sql.Conn for the
 // store's life. Not a *sql.Tx: that binds each prepared statement to the
@@ -270,6 +278,7 @@ type writeOp struct {
 // once, in or out of a transaction, and a query is only a query.
 type Tx struct {
 	s *Store
+	w *writerConn
 	// The results of Query, closed when the transaction ends: a write
 	// that forgets one would otherwise keep a statement running on the
 	// connection, and Close would wait for it for ever. (A *sql.Row
@@ -312,31 +321,31 @@ func (t *Tx) failed(err error) error {
 // exec runs a statement on the writer's connection, prepared once. The
 // store's own (BEGIN, SAVEPOINT, ...) run through it directly: their
 // errors are the caller's to judge, not a write's.
-func (s *Store) exec(q string, args ...any) (sql.Result, error) {
-	if st := s.stmt(q); st != nil {
+func (s *Store) exec(w *writerConn, q string, args ...any) (sql.Result, error) {
+	if st := s.stmt(w, q); st != nil {
 		return st.Exec(args...)
 	}
-	return s.wconn.ExecContext(context.Background(), s.sql(q), args...)
+	return w.conn.ExecContext(context.Background(), s.sql(q), args...)
 }
 
 // stmt returns the prepared form of q, preparing it the first time; nil
 // when preparing fails (the statement then runs unprepared and reports its
 // own error) or when the writer keeps enough already.
-func (s *Store) stmt(q string) *sql.Stmt {
+func (s *Store) stmt(w *writerConn, q string) *sql.Stmt {
 	if m := s.seen.Load(); m != nil {
 		m.Store(s.sql(q), true)
 	}
-	if st := s.wstmts[q]; st != nil {
+	if st := w.stmts[q]; st != nil {
 		return st
 	}
-	if len(s.wstmts) >= maxWriteStmts {
+	if len(w.stmts) >= maxWriteStmts {
 		return nil // ad hoc statements, not worth keeping
 	}
-	st, err := s.wconn.PrepareContext(context.Background(), s.sql(q))
+	st, err := w.conn.PrepareContext(context.Background(), s.sql(q))
 	if err != nil {
 		return nil
 	}
-	s.wstmts[q] = st
+	w.stmts[q] = st
 	return st
 }
 
@@ -345,7 +354,7 @@ func (t *Tx) Exec(q string, args ...any) (sql.Result, error) {
 	if t.err != nil {
 		return nil, t.err
 	}
-	res, err := t.s.exec(q, args...)
+	res, err := t.s.exec(t.w, q, args...)
 	return res, t.failed(err)
 }
 
@@ -356,10 +365,10 @@ func (t *Tx) Query(q string, args ...any) (*sql.Rows, error) {
 	}
 	var rows *sql.Rows
 	var err error
-	if st := t.s.stmt(q); st != nil {
+	if st := t.s.stmt(t.w, q); st != nil {
 		rows, err = st.Query(args...)
 	} else {
-		rows, err = t.s.wconn.QueryContext(context.Background(), t.s.sql(q), args...)
+		rows, err = t.w.conn.QueryContext(context.Background(), t.s.sql(q), args...)
 	}
 	if err != nil {
 		return nil, t.failed(err)
@@ -373,10 +382,10 @@ func (t *Tx) QueryRow(q string, args ...any) *Row {
 	if t.err != nil {
 		return &Row{t: t}
 	}
-	if st := t.s.stmt(q); st != nil {
+	if st := t.s.stmt(t.w, q); st != nil {
 		return &Row{t: t, row: st.QueryRow(args...)}
 	}
-	return &Row{t: t, row: t.s.wconn.QueryRowContext(context.Background(), t.s.sql(q), args...)}
+	return &Row{t: t, row: t.w.conn.QueryRowContext(context.Background(), t.s.sql(q), args...)}
 }
 
 // Row is the result of Tx.QueryRow.
@@ -400,20 +409,20 @@ func (r *Row) Scan(dest ...any) error {
 
 // begin starts a write transaction; end commits it, or rolls it back when
 // commit is false or the commit fails (which leaves it open in SQLite).
-func (s *Store) begin() (*Tx, error) {
-	_, err := s.exec(s.d.begin())
+func (s *Store) begin(w *writerConn) (*Tx, error) {
+	_, err := s.exec(w, s.d.begin())
 	if err != nil && strings.Contains(err.Error(), "within a transaction") {
 		// A transaction left open by a commit and a rollback that both
 		// failed would refuse every later one: end it, and try once more.
 		// (Not for other errors: a BEGIN that waited busy_timeout for
 		// another process's write has waited enough.)
-		s.exec(`ROLLBACK`)
-		_, err = s.exec(s.d.begin())
+		s.exec(w, `ROLLBACK`)
+		_, err = s.exec(w, s.d.begin())
 	}
 	if err != nil {
 		return nil, err
 	}
-	return &Tx{s: s}, nil
+	return &Tx{s: s, w: w}, nil
 }
 
 func (t *Tx) end(commit bool) error {
@@ -422,14 +431,14 @@ func (t *Tx) end(commit bool) error {
 	}
 	t.rows = nil
 	if commit {
-		_, err := t.s.exec(`COMMIT`)
+		_, err := t.s.exec(t.w, `COMMIT`)
 		if err == nil {
 			return nil
 		}
-		t.s.exec(`ROLLBACK`)
+		t.s.exec(t.w, `ROLLBACK`)
 		return err
 	}
-	_, err := t.s.exec(`ROLLBACK`)
+	_, err := t.s.exec(t.w, `ROLLBACK`)
 	return err
 }
 
@@ -519,14 +528,14 @@ func OpenSQLite(dir string) (*Store, error) {
 		return nil, err
 	}
 	// The writer's connection, from here on the only user of wdb.
-	if s.wconn, err = wdb.Conn(context.Background()); err != nil {
+	if err := s.openWriters(1); err != nil {
 		s.rdb.Close()
 		s.wdb.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	// The WAL exists once migrate has written.
 	if s.wal, err = os.OpenFile(path+"-wal", os.O_RDWR|os.O_CREATE, 0o600); err != nil {
-		s.wconn.Close()
+		s.w[0].conn.Close()
 		s.rdb.Close()
 		s.wdb.Close()
 		return nil, fmt.Errorf("open the write-ahead log: %w", err)
@@ -538,17 +547,42 @@ func OpenSQLite(dir string) (*Store, error) {
 
 func newStore(d dialect, path string, rdb, wdb *sql.DB) *Store {
 	return &Store{d: d, path: path, rdb: rdb, wdb: wdb, ops: make(chan *writeOp, 1024), stop: make(chan struct{}),
-		stmts: map[stmtKey]*sql.Stmt{}, wstmts: map[string]*sql.Stmt{}}
+		stmts: map[stmtKey]*sql.Stmt{}}
 }
 
-// start runs the writer and the syncer.
+// openWriters takes n connections of wdb for the writers.
+func (s *Store) openWriters(n int) error {
+	for range n {
+		c, err := s.wdb.Conn(context.Background())
+		if err != nil {
+			for _, w := range s.w {
+				w.conn.Close()
+			}
+			s.w = nil
+			return err
+		}
+		s.w = append(s.w, &writerConn{conn: c, stmts: map[string]*sql.Stmt{}})
+	}
+	return nil
+}
+
+// start runs the writers and the syncer.
 func (s *Store) start() {
-	// Unbuffered: the writer hands over batch N+1 only once the syncer has
+	// Unbuffered: a writer hands over batch N+1 only once the syncer has
 	// synced batch N, and the writes that arrive meanwhile make the next
 	// batch bigger instead of adding commits.
 	s.synced = make(chan committed)
+	var writers sync.WaitGroup
+	writers.Add(len(s.w))
+	for _, w := range s.w {
+		go s.writer(w, &writers)
+	}
 	s.wg.Add(2)
-	go s.writer()
+	go func() {
+		defer s.wg.Done()
+		writers.Wait()
+		close(s.synced) // the syncer acknowledges what is left, and ends
+	}()
 	go s.syncer()
 }
 
@@ -653,6 +687,21 @@ func addColumn(table, col, def string) func(tx *sql.Tx) error {
 // set its results afresh each time. A refusal that changed nothing is
 // better returned in a variable than as an error, which costs the re-run.
 func (s *Store) Write(ctx context.Context, fn func(tx *Tx) error) error {
+	for try := 1; ; try++ {
+		err := s.write(ctx, fn)
+		if try == maxConflictTries || !conflict(err) {
+			return err
+		}
+		// Rolled back in a deadlock or a serialization failure with a
+		// concurrent transaction (another writer's batch, another
+		// instance's): the write runs again, now that the other went on.
+	}
+}
+
+// maxConflictTries bounds the runs of a write that keeps conflicting.
+const maxConflictTries = 5
+
+func (s *Store) write(ctx context.Context, fn func(tx *Tx) error) error {
 	op := &writeOp{fn: fn, done: make(chan error, 1)}
 	s.mu.RLock()
 	if s.closed {
@@ -717,9 +766,8 @@ func (s *Store) InjectWriteErrors(f func() error) {
 
 const maxBatch = 256
 
-func (s *Store) writer() {
-	defer s.wg.Done()
-	defer close(s.synced) // the syncer acknowledges what is left, and ends
+func (s *Store) writer(w *writerConn, done *sync.WaitGroup) {
+	defer done.Done()
 	batch := make([]*writeOp, 0, maxBatch)
 	for {
 		var first *writeOp
@@ -730,7 +778,7 @@ func (s *Store) writer() {
 			for {
 				select {
 				case op := <-s.ops:
-					s.commit([]*writeOp{op})
+					s.commit(w, []*writeOp{op})
 				default:
 					return
 				}
@@ -746,7 +794,7 @@ func (s *Store) writer() {
 				break fill
 			}
 		}
-		s.commit(batch)
+		s.commit(w, batch)
 	}
 }
 
@@ -815,7 +863,7 @@ func (s *Store) done(ops []*writeOp, errs []error) {
 	s.synced <- committed{ops: slices.Clone(ops), errs: errs}
 }
 
-func (s *Store) commit(batch []*writeOp) {
+func (s *Store) commit(w *writerConn, batch []*writeOp) {
 	if f := s.inject.Load(); f != nil {
 		if err := (*f)(); err != nil {
 			for _, op := range batch {
@@ -834,11 +882,11 @@ func (s *Store) commit(batch []*writeOp) {
 		// Optimistically, all in one transaction with no savepoints: a
 		// write fails only on a broken database or a bug, and then the
 		// batch is rolled back and run again with a savepoint each.
-		if s.commitAll(batch) {
+		if s.commitAll(w, batch) {
 			return
 		}
 	}
-	s.commitEach(batch)
+	s.commitEach(w, batch)
 }
 
 // Broken says whether a sync failed: the store refuses writes from then on.
@@ -846,8 +894,8 @@ func (s *Store) Broken() bool { return s.broken.Load() }
 
 // commitAll runs the batch in one transaction and commits it; false, with
 // everything rolled back, when a write fails.
-func (s *Store) commitAll(batch []*writeOp) bool {
-	tx, err := s.begin()
+func (s *Store) commitAll(w *writerConn, batch []*writeOp) bool {
+	tx, err := s.begin(w)
 	if err != nil {
 		// Not again in commitEach: a BEGIN that waited busy_timeout for
 		// another process's write has waited enough.
@@ -874,9 +922,9 @@ func (s *Store) commitAll(batch []*writeOp) bool {
 
 // commitEach runs each write of the batch under its own savepoint, so that
 // one failing write does not undo the others, and commits them together.
-func (s *Store) commitEach(batch []*writeOp) {
+func (s *Store) commitEach(w *writerConn, batch []*writeOp) {
 	errs := make([]error, len(batch))
-	tx, err := s.begin()
+	tx, err := s.begin(w)
 	if err != nil {
 		for _, op := range batch {
 			s.answer(op, fmt.Errorf("store: begin: %w", err))
@@ -892,16 +940,16 @@ func (s *Store) commitEach(batch []*writeOp) {
 		}
 	} else {
 		for i, op := range batch {
-			if _, err := s.exec(`SAVEPOINT w`); err != nil {
+			if _, err := s.exec(w, `SAVEPOINT w`); err != nil {
 				errs[i] = err
 				continue
 			}
 			lost := false
 			if errs[i] = tx.run(op.fn); errs[i] != nil {
-				_, err := s.exec(`ROLLBACK TO w`)
+				_, err := s.exec(w, `ROLLBACK TO w`)
 				lost = err != nil
 			}
-			if _, err := s.exec(`RELEASE w`); err != nil {
+			if _, err := s.exec(w, `RELEASE w`); err != nil {
 				lost = true
 			}
 			if lost {
@@ -916,7 +964,7 @@ func (s *Store) commitEach(batch []*writeOp) {
 				}
 				s.answer(op, errs[i])
 				if rest := append(slices.Clone(batch[:i]), batch[i+1:]...); len(rest) > 0 {
-					s.commitEach(rest)
+					s.commitEach(w, rest)
 				}
 				return
 			}
@@ -945,8 +993,10 @@ func (s *Store) Close() error {
 	if s.wal != nil {
 		s.wal.Close()
 	}
-	for _, st := range s.wstmts {
-		st.Close()
+	for _, w := range s.w {
+		for _, st := range w.stmts {
+			st.Close()
+		}
 	}
 	s.stmtMu.Lock()
 	for _, st := range s.stmts {
@@ -955,9 +1005,11 @@ func (s *Store) Close() error {
 	s.stmts = map[stmtKey]*sql.Stmt{}
 	s.stmtMu.Unlock()
 	if s.wal != nil {
-		s.wconn.ExecContext(context.Background(), `PRAGMA wal_checkpoint(TRUNCATE)`)
+		s.w[0].conn.ExecContext(context.Background(), `PRAGMA wal_checkpoint(TRUNCATE)`)
 	}
-	s.wconn.Close()
+	for _, w := range s.w {
+		w.conn.Close()
+	}
 	return errors.Join(s.rdb.Close(), s.wdb.Close())
 }
 

@@ -120,6 +120,14 @@ func pgUnavailable(err error) bool {
 	return errors.As(err, &ce) || errors.As(err, &ne) || errors.Is(err, sql.ErrConnDone) || errors.Is(err, driver.ErrBadConn)
 }
 
+// conflict says whether err is PostgreSQL's rolling a transaction back
+// for another's sake (deadlock, serialization failure): the same write
+// succeeds when run again.
+func conflict(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
+}
+
 // IsPostgresURL says whether a database setting names PostgreSQL.
 func IsPostgresURL(u string) bool {
 	return strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://")
@@ -150,7 +158,7 @@ func OpenPostgres(url string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	wdb.SetMaxOpenConns(2) // the writer's connection, and migrate's before it
+	wdb.SetMaxOpenConns(pgWriters) // the writers' connections (migrate's before them)
 	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
 	defer cancel()
 	if err := wdb.PingContext(ctx); err != nil {
@@ -170,7 +178,7 @@ func OpenPostgres(url string) (*Store, error) {
 		wdb.Close()
 		return nil, err
 	}
-	if s.wconn, err = wdb.Conn(context.Background()); err != nil {
+	if err := s.openWriters(pgWriters); err != nil {
 		rdb.Close()
 		wdb.Close()
 		return nil, fmt.Errorf("connect to PostgreSQL at %s: %w", redactURL(url), err)
@@ -181,6 +189,14 @@ func OpenPostgres(url string) (*Store, error) {
 	s.start()
 	return s, nil
 }
+
+// pgWriters is how many writers a PostgreSQL store runs.
+var pgWriters = func() int {
+	if n, err := strconv.Atoi(os.Getenv("OTPD_PG_WRITERS")); err == nil && n > 0 {
+		return n
+	}
+	return 4
+}()
 
 // pgLock is the advisory lock that migrations hold, so that instances
 // starting together upgrade the schema once, one after the other.

@@ -117,10 +117,10 @@ func TestStoreWriteAfterAStrayTransaction(t *testing.T) {
 	}
 	// The writer is idle between writes; leave a transaction open on its
 	// connection, with a row in it that must not survive.
-	if _, err := st.wconn.ExecContext(ctx, `BEGIN`); err != nil {
+	if _, err := st.w[0].conn.ExecContext(ctx, `BEGIN`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.wconn.ExecContext(ctx, `INSERT INTO api_keys (id, hash, created_at) VALUES ('stray', x'00', 0)`); err != nil {
+	if _, err := st.w[0].conn.ExecContext(ctx, `INSERT INTO api_keys (id, hash, created_at) VALUES ('stray', x'00', 0)`); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.Write(ctx, func(tx *Tx) error { return insertKey(tx, "after") }); err != nil {
