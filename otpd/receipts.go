@@ -91,9 +91,6 @@ func (s *Service) ApplyReceipt(ctx context.Context, r smpp.Receipt) error {
 	var dups int
 	err := s.store.Write(ctx, func(tx *Tx) error {
 		evs, orphan, dups = nil, false, 0
-		if err := lockReceiptKeys(tx, keys...); err != nil {
-			return err
-		}
 		n, e, d, err := applyToSegments(tx, keys, state, r.Stat, r.Err, done, now)
 		dups = d
 		if err != nil {
@@ -118,6 +115,7 @@ func (s *Service) ApplyReceipt(ctx context.Context, r smpp.Receipt) error {
 	if orphan {
 		s.metrics.Receipts.WithLabelValues("orphan").Inc()
 		s.log.Info("receipt for a message id not known yet; kept", zap.String("smsc_id", r.ID), zap.String("stat", r.Stat))
+		s.settleOrphans(ctx, keys)
 		return nil
 	}
 	if dups > 0 && len(evs) == 0 {
@@ -140,15 +138,65 @@ func (s *Service) orphansMatched(applied, dropped int) {
 	}
 }
 
+// orphansInWrite says whether a segment's write applies the receipts
+// that came before it. With one writer (SQLite) it sees every receipt
+// committed before it, and none can commit meanwhile. With several (the
+// writers of PostgreSQL, other instances), a receipt kept while the
+// segment's write runs is missed by it, and the receipt's lookup misses the
+// segment: instead each side looks for the other once it has committed
+// (settleOrphans), so the later of the two finds both.
+func (s *Service) orphansInWrite() bool {
+	return !s.shared && s.orphans.Load() > 0
+}
+
+// settleOrphans applies the orphan receipts under keys whose segment is
+// recorded: after a segment's write, and after a receipt kept as an
+// orphan, on a shared store. Rows locked by orphansFor make two instances
+// settling the same receipt apply it once. A failure leaves the receipt
+// to the janitor's rematch.
+func (s *Service) settleOrphans(ctx context.Context, keys []string) {
+	if !s.shared {
+		return
+	}
+	found, err := s.store.matchableOrphanKeys(ctx, keys)
+	if err != nil {
+		s.log.Warn("looking for orphan receipts to match failed; the janitor tries again", zap.Error(err))
+		return
+	}
+	s.applyOrphanKeys(ctx, found)
+}
+
+// applyOrphanKeys applies the orphan receipts under each key, a write
+// per key; false when a write failed.
+func (s *Service) applyOrphanKeys(ctx context.Context, keys []string) bool {
+	for _, key := range keys {
+		var evs []Event
+		var applied, dropped int
+		err := s.store.Write(ctx, func(tx *Tx) error {
+			var err error
+			evs, applied, dropped, err = s.applyOrphans(tx, key, s.now().UTC())
+			return err
+		})
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("applying an orphan receipt failed; the janitor tries again", zap.Error(err))
+			}
+			return false
+		}
+		s.orphansMatched(applied, dropped)
+		for _, e := range evs {
+			s.events.Publish(e)
+		}
+	}
+	return true
+}
+
 // applyOrphans applies receipts that came before their segment was
 // recorded (key is the segment's), and drops them: under this key, and,
 // when the key is a receipt's id as written (its first form), under the
 // other readings of that id (see receiptKeys), which then name no message
 // of its. dropped is the number of rows deleted.
 func (s *Service) applyOrphans(tx *Tx, key string, now time.Time) (evs []Event, applied, dropped int, err error) {
-	if s.orphans.Load() <= 0 && !s.shared {
-		return nil, 0, 0, nil
-	}
 	os_, err := orphansFor(tx, key)
 	if err != nil || len(os_) == 0 {
 		return nil, 0, 0, err

@@ -531,6 +531,9 @@ func (s *Sender) recordSegment(m *Message, seq, total int, smscID string) error 
 		if err := setSegmentCount(tx, m.ID, total); err != nil {
 			return err
 		}
+		if !s.svc.orphansInWrite() {
+			return nil
+		}
 		evs, orphans, dropped, err = s.svc.applyOrphans(tx, key, now)
 		return err
 	})
@@ -541,6 +544,7 @@ func (s *Sender) recordSegment(m *Message, seq, total int, smscID string) error 
 	for _, e := range evs {
 		s.svc.events.Publish(e)
 	}
+	s.svc.settleOrphans(s.ctx, []string{dlr.CanonicalIn(smscID, s.respBase)})
 	return nil
 }
 
@@ -549,9 +553,6 @@ func (s *Sender) recordSegment(m *Message, seq, total int, smscID string) error 
 // applies the receipts that came first (applyOrphans), which need it.
 func (s *Sender) insertSegment(tx *Tx, m *Message, seq int, smscID string, now time.Time) (string, error) {
 	key := dlr.CanonicalIn(smscID, s.respBase)
-	if err := lockReceiptKeys(tx, key); err != nil {
-		return "", err
-	}
 	return key, putSegment(tx, m.ID, seq, smscID, key, ms(now))
 }
 
@@ -574,7 +575,7 @@ func (s *Sender) submitted(m *Message, n int, seg *segment, log *zap.Logger) {
 		if err := markSubmitted(tx, m, n, ms(now)); err != nil {
 			return err
 		}
-		if seg == nil {
+		if seg == nil || !s.svc.orphansInWrite() {
 			return nil
 		}
 		var err error
@@ -591,6 +592,9 @@ func (s *Sender) submitted(m *Message, n int, seg *segment, log *zap.Logger) {
 	for _, e := range evs {
 		s.svc.events.Publish(e)
 	}
+	if seg != nil {
+		s.svc.settleOrphans(s.ctx, []string{dlr.CanonicalIn(seg.smscID, s.respBase)})
+	}
 }
 
 // janitor runs the retention sweep (a minute after the start, then every
@@ -601,6 +605,12 @@ func (s *Sender) janitor() {
 	defer sweep.Stop()
 	leases := time.NewTicker(5 * time.Second)
 	defer leases.Stop()
+	var orphans <-chan time.Time
+	if s.svc.shared {
+		t := time.NewTicker(orphanRematch)
+		defer t.Stop()
+		orphans = t.C
+	}
 	for {
 		select {
 		case <-s.ctx.Done():
@@ -610,6 +620,33 @@ func (s *Sender) janitor() {
 			sweep.Reset(10 * time.Minute)
 		case <-leases.C:
 			s.reclaimLeases()
+		case <-orphans:
+			s.rematchOrphans()
+		}
+	}
+}
+
+// orphanRematch is how often an instance on a shared store applies the
+// orphan receipts whose segment another instance recorded meanwhile.
+const orphanRematch = time.Second
+
+// rematchOrphans applies the receipts kept as orphans (in the last hour)
+// whose segment is recorded now, on a shared store: those that
+// settleOrphans did not (its process stopped, or the store failed it).
+// Waiting for each other on a lock instead would not do: the writers batch
+// many writes a transaction, and two batches locking keys in their own
+// orders deadlock.
+func (s *Sender) rematchOrphans() {
+	for s.ctx.Err() == nil {
+		keys, err := s.svc.store.matchableOrphans(s.ctx, ms(s.svc.now().Add(-time.Hour)), 100)
+		if err != nil {
+			if s.ctx.Err() == nil {
+				s.log.Error("looking for orphan receipts to match failed", zap.Error(err))
+			}
+			return
+		}
+		if !s.svc.applyOrphanKeys(s.ctx, keys) || len(keys) < 100 {
+			return
 		}
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"slices"
 	"strings"
 	"time"
 )
@@ -470,17 +469,21 @@ func setPhoneFailures(tx *Tx, phone string, n int, now int64) error {
 // supersedePending cancels the pending challenges of phone made by keyID
 // and withdraws their SMS not sent yet; it returns how many it canceled.
 func supersedePending(tx *Tx, phone, keyID string, now int64) (int64, error) {
-	if _, err := tx.Exec(`UPDATE messages SET state = '`+StateFailed+`', sealed = NULL, reason = 'superseded by a newer challenge before it was sent', updated_at = ?3
-		WHERE id IN (SELECT message_id FROM challenges WHERE phone = ?1 AND status = '`+StatusPending+`' AND key_id = ?2) AND state = '`+StateQueued+`'`,
-		phone, keyID, now); err != nil {
+	// The challenges first, returning their messages: a phone with none
+	// pending (most) costs one statement.
+	rows, err := tx.Query(`UPDATE challenges SET status = '`+StatusCanceled+`', updated_at = ?3 WHERE phone = ?1 AND status = '`+StatusPending+`' AND key_id = ?2
+		RETURNING message_id`, phone, keyID, now)
+	ids, err := collect(rows, err, scanOne[string])
+	if err != nil || len(ids) == 0 {
 		return 0, err
 	}
-	res, err := tx.Exec(`UPDATE challenges SET status = '`+StatusCanceled+`', updated_at = ?3 WHERE phone = ?1 AND status = '`+StatusPending+`' AND key_id = ?2`,
-		phone, keyID, now)
-	if err != nil {
-		return 0, err
+	args := []any{now}
+	for _, id := range ids {
+		args = append(args, id)
 	}
-	return res.RowsAffected()
+	_, err = tx.Exec(`UPDATE messages SET state = '`+StateFailed+`', sealed = NULL, reason = 'superseded by a newer challenge before it was sent', updated_at = ?
+		WHERE state = '`+StateQueued+`' AND id IN (?`+strings.Repeat(",?", len(ids)-1)+`)`, args...)
+	return int64(len(ids)), err
 }
 
 // queryIDs runs a query of one text column and gives its values.
@@ -493,6 +496,29 @@ func (s *Store) queryIDs(ctx context.Context, q string, args ...any) ([]string, 
 // before now.
 func (s *Store) expiredLeases(ctx context.Context, now int64, n int) ([]string, error) {
 	return s.queryIDs(ctx, `SELECT id FROM messages WHERE state = '`+StateSending+`' AND lease_until < ? LIMIT ?`, now, n)
+}
+
+// matchableOrphans returns the keys of orphan receipts received since
+// then whose segment is recorded by now: on a shared store, a receipt and
+// its segment written at once by two instances each miss the other's
+// uncommitted row.
+func (s *Store) matchableOrphans(ctx context.Context, since int64, n int) ([]string, error) {
+	return s.queryIDs(ctx, `SELECT DISTINCT o.smsc_key FROM orphan_receipts o JOIN segments g ON g.smsc_key = o.smsc_key
+		WHERE o.received_at >= ? LIMIT ?`, since, n)
+}
+
+// matchableOrphanKeys returns those of keys under which an orphan
+// receipt and a segment are both recorded.
+func (s *Store) matchableOrphanKeys(ctx context.Context, keys []string) ([]string, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	args := make([]any, len(keys))
+	for i, k := range keys {
+		args[i] = k
+	}
+	return s.queryIDs(ctx, `SELECT DISTINCT o.smsc_key FROM orphan_receipts o WHERE o.smsc_key IN (?`+strings.Repeat(",?", len(keys)-1)+`)
+		AND EXISTS (SELECT 1 FROM segments g WHERE g.smsc_key = o.smsc_key)`, args...)
 }
 
 // reclaim puts a message whose lease ended back into the outbox, counted
@@ -780,29 +806,6 @@ func setSegmentCount(tx *Tx, messageID string, total int) error {
 	return err
 }
 
-// lockReceiptKeys makes the writes that record a segment under one of
-// keys and those that look a receipt up by it wait for each other, on
-// PostgreSQL. Under READ COMMITTED each would otherwise miss the other's
-// uncommitted row (a receipt on one instance, its segment recorded on
-// another at once): the receipt's lookup misses the new segment and keeps
-// the receipt as an orphan, the segment's write misses that orphan, and the
-// receipt is never applied. Locked, the second write's statements see the
-// first one committed. Keys in order, so that two writes never wait for
-// each other; the (int, int) key space is apart from the migrations' lock.
-// SQLite runs one write at a time already.
-func lockReceiptKeys(tx *Tx, keys ...string) error {
-	if tx.s.d.Name() != "postgres" {
-		return nil
-	}
-	sorted := slices.Compact(slices.Sorted(slices.Values(keys)))
-	for _, k := range sorted {
-		if _, err := tx.Exec(`SELECT pg_advisory_xact_lock(?, hashtext(?))`, pgLock, k); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // putSegment records an acknowledged segment (again, for a resubmit).
 func putSegment(tx *Tx, messageID string, seq int, smscID, key string, now int64) error {
 	_, err := tx.Exec(`INSERT INTO segments (message_id, seq, smsc_id, smsc_key, state, submitted_at) VALUES (?,?,?,?,?,?)
@@ -832,8 +835,12 @@ func insertOrphan(tx *Tx, key string, o orphanReceipt, now int64) error {
 	return err
 }
 
+// orphansFor reads the orphans under key, locked on PostgreSQL: of two
+// writes applying them at once, one applies them and the other skips them
+// (waiting instead, two batches that lock keys in their own orders
+// deadlock). Should the first roll back, the janitor's rematch applies them.
 func orphansFor(tx *Tx, key string) ([]orphanReceipt, error) {
-	rows, err := tx.Query(`SELECT stat, err, state, done_at, receipt_id FROM orphan_receipts WHERE smsc_key = ?`, key)
+	rows, err := tx.Query(`SELECT stat, err, state, done_at, receipt_id FROM orphan_receipts WHERE smsc_key = ? FOR UPDATE SKIP LOCKED`, key)
 	return collect(rows, err, func(r scanner) (o orphanReceipt, err error) {
 		err = r.Scan(&o.stat, &o.err, &o.state, &o.done, &o.id)
 		return
@@ -911,6 +918,15 @@ func noteReceipt(tx *Tx, messageID, stat, errCode string, now int64) error {
 
 // segmentStates gives a message's segment states in order.
 func segmentStates(tx *Tx, messageID string) ([]string, error) {
+	if tx.s.d.Name() == "postgres" {
+		// The message's row first: two receipts of its segments applied
+		// at once (by two writers, two instances) would each read the
+		// other's segment as still open, and neither settle the message.
+		// Locked, the second reads the first's committed.
+		if _, err := tx.Exec(`SELECT 1 FROM messages WHERE id = ? FOR UPDATE`, messageID); err != nil {
+			return nil, err
+		}
+	}
 	rows, err := tx.Query(`SELECT state FROM segments WHERE message_id = ? ORDER BY seq`, messageID)
 	return collect(rows, err, scanOne[string])
 }
