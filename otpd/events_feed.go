@@ -109,6 +109,7 @@ func startEventFeed(store *Store, b *Broker, m *Metrics, log *zap.Logger) (*even
 	go f.listen(lc)
 	go f.relay()
 	b.setRelay(f.enqueue)
+	f.log.Info("sharing delivery events with the other instances", zap.String("instance", f.id), zap.String("channel", lc.channel))
 	return f, nil
 }
 
