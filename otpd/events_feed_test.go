@@ -289,3 +289,19 @@ func TestEventFeedOnlyShared(t *testing.T) {
 	}
 	d.events.Publish(Event{MessageID: "msg_1", State: StateSubmitted, At: time.Now()}) // no relay to hand it to, and no panic
 }
+
+// TestEventChannel: the store in public uses otpd_events; one in another
+// schema a channel of its own, within PostgreSQL's 63 bytes however long
+// the schema's name, and two long names do not share one.
+func TestEventChannel(t *testing.T) {
+	if c := eventChannel("public"); c != "otpd_events" {
+		t.Errorf("public: %q", c)
+	}
+	if c := eventChannel("otpd_test_0a1b"); c != "otpd_events.otpd_test_0a1b" {
+		t.Errorf("otpd_test_0a1b: %q", c)
+	}
+	long1, long2 := eventChannel(strings.Repeat("s", 60)+"1"), eventChannel(strings.Repeat("s", 60)+"2")
+	if len(long1) > 63 || len(long2) > 63 || long1 == long2 {
+		t.Errorf("long schemas: %q, %q", long1, long2)
+	}
+}
