@@ -314,3 +314,112 @@ func TestTwoInstancesOnPostgres(t *testing.T) {
 		t.Errorf("%d SMS went out more than once, more than the %v uncertain submits A counted", extra, uncertain)
 	}
 }
+
+// TestTailSeesEveryInstance: with two otpd processes on one PostgreSQL
+// store and smscsim sending every receipt on the other instance's bind,
+// `otpd tail` on instance A shows the delivery of A's messages, whose
+// receipts reached B, and B's messages' reports too (relayed with
+// PostgreSQL NOTIFY), each once.
+func TestTailSeesEveryInstance(t *testing.T) {
+	dbURL := pgSchemaURL(t)
+	bin, _ := binaries(t)
+	// The receipts come a little after their submit, as from a real SMSC:
+	// at once, a report could carry an earlier time than the submit's.
+	sim := startSim(t, freeAddr(t), freeAddr(t), "--dlr-route", "other", "--dlr-delay", "200ms", "--log-level", "warn")
+	secret := filepath.Join(t.TempDir(), "secret.key")
+	raw := make([]byte, 32)
+	rand.Read(raw)
+	if err := os.WriteFile(secret, []byte(hex.EncodeToString(raw)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dirA, dirB := t.TempDir(), t.TempDir()
+	out, _ := run(t, bin, "keys", "create", "--data", dirA, "--database", dbURL, "--name", "tail")
+	key := strings.TrimSpace(out)
+	args := append(otpdSMSCArgs(sim), "--database", dbURL, "--hmac-key-file", secret, "--limit-phone", "off", "--limit-global", "off",
+		"--limit-key", "off", "--limit-country", "off", "--limit-prefix", "off")
+	a := startOtpd(t, freeAddr(t), dirA, args...)
+	b := startOtpd(t, freeAddr(t), dirB, args...)
+	a.key, b.key = key, key
+	eventually(t, "both instances bound to smscsim", startWait, func() (bool, string) {
+		var s struct {
+			Sessions []json.RawMessage `json:"sessions"`
+		}
+		r, err := request(context.Background(), "GET", "http://"+sim.http+"/api/sessions", "", nil)
+		if err != nil || r.Status != 200 {
+			return false, fmt.Sprint(r, err)
+		}
+		if err := json.Unmarshal(r.Body, &s); err != nil {
+			return false, err.Error()
+		}
+		return len(s.Sessions) == 2, fmt.Sprintf("%d sessions", len(s.Sessions))
+	})
+	tail := startProc(t, "otpd tail", bin, "tail", "--url", a.url, "--key", key, "--json")
+	reports := func() map[string]int { // "challenge:state" -> times shown
+		n := map[string]int{}
+		for _, line := range strings.Split(tail.stdout.String(), "\n") {
+			if line = strings.TrimSpace(line); line == "" {
+				continue
+			}
+			var e struct {
+				ChallengeID string `json:"challenge_id"`
+				State       string `json:"state"`
+			}
+			if err := json.Unmarshal([]byte(line), &e); err != nil {
+				t.Fatalf("otpd tail --json printed a line that is not JSON: %q", line)
+			}
+			n[e.ChallengeID+":"+e.State]++
+		}
+		return n
+	}
+	// tail prints nothing before its subscription sees an event: create
+	// OTPs on A until one shows.
+	eventually(t, "otpd tail shows a first event", settleWait, func() (bool, string) {
+		if tail.exited() {
+			t.Fatalf("otpd tail ended: %v\n%s", tail.waitErr, tail.stderr.String())
+		}
+		if len(reports()) > 0 {
+			return true, ""
+		}
+		a.create(t, map[string]any{"phone": newPhone("+49152")})
+		time.Sleep(200 * time.Millisecond)
+		return false, "no event yet"
+	})
+
+	const n = 20
+	phones := make([]string, 2*n)
+	for i := range phones {
+		phones[i] = newPhone("+49152")
+	}
+	list, failed := createAll(phones, func(i int) *otpdProc { return []*otpdProc{a, b}[i%2] }, 4)
+	if len(failed) > 0 {
+		t.Fatalf("%d creates failed; first: %s", len(failed), failed[0])
+	}
+	var want []string
+	for _, s := range list {
+		if s.by == a {
+			want = append(want, s.id+":delivered") // its receipt reached B
+		} else {
+			want = append(want, s.id+":submitted") // B's report
+		}
+	}
+	eventually(t, fmt.Sprintf("otpd tail on A shows %d reports of B", len(want)), settleWait, func() (bool, string) {
+		got := reports()
+		missing := 0
+		for _, w := range want {
+			if got[w] == 0 {
+				missing++
+			}
+		}
+		return missing == 0, fmt.Sprintf("%d missing", missing)
+	})
+	time.Sleep(500 * time.Millisecond) // a report shown twice would be by now
+	for r, c := range reports() {
+		if c > 1 {
+			t.Errorf("otpd tail on A shows %s %d times", r, c)
+		}
+	}
+	if v := a.metric(t, "otpd_events_received_total"); v < float64(len(want)) {
+		t.Errorf("otpd_events_received_total on A: %v, want at least %d", v, len(want))
+	}
+	tail.Stop()
+}

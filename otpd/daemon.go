@@ -29,6 +29,7 @@ type Daemon struct {
 	svc     *Service
 	metrics *Metrics
 	events  *Broker
+	feed    *eventFeed // the other instances' events, on a shared store
 	pool    *smpp.Pool
 	sender  *Sender
 	hooks   *Dispatcher // posts delivery reports to callbacks
@@ -102,6 +103,11 @@ func Start(cfg Config, log *zap.Logger) (d *Daemon, err error) {
 	d.events = NewBroker(func() { d.metrics.Events.Inc() })
 	d.svc = NewService(&d.Config, d.store, sec, d.metrics, d.events, log)
 	d.hooks = NewDispatcher(d.svc)
+	if d.svc.shared {
+		if d.feed, err = startEventFeed(d.store, d.events, d.metrics, log); err != nil {
+			return d, fmt.Errorf("event feed: %w", err)
+		}
+	}
 
 	if cfg.Embedded() {
 		delay, err := simulator.ParseDelay(cfg.Sim.DLRDelay)
@@ -325,6 +331,9 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("simulator: %w", err))
 		}
 	}
+	// Last before the store: the reports of the submits and receipts that
+	// finished above still reach the other instances.
+	d.feed.Close()
 	if d.store != nil {
 		if err := d.store.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("store: %w", err))

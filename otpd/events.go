@@ -41,6 +41,9 @@ type Broker struct {
 	// dropped, so a stream never moves a message back.
 	last  map[string]time.Time
 	count int
+	// relay, when the store is shared, hands the events published here to
+	// the other instances (eventFeed); it never blocks.
+	relay func(Event)
 }
 
 // staleAfter bounds how long the broker remembers a message's last event.
@@ -73,12 +76,31 @@ func (b *Broker) Subscribe() (<-chan Event, func()) {
 	}
 }
 
-// Publish sends e to every subscriber without blocking.
-func (b *Broker) Publish(e Event) {
+// Publish sends e, an event of this instance, to every subscriber
+// without blocking, and to the other instances when the store is shared.
+func (b *Broker) Publish(e Event) { b.publish(e, true) }
+
+// publishRemote sends e, an event another instance published, to every
+// subscriber without blocking.
+func (b *Broker) publishRemote(e Event) { b.publish(e, false) }
+
+// setRelay sets (nil: unsets) where the local events go besides.
+func (b *Broker) setRelay(f func(Event)) {
+	b.mu.Lock()
+	b.relay = f
+	b.mu.Unlock()
+}
+
+func (b *Broker) publish(e Event, local bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	// A stale event is not relayed either: the newer one that made it
+	// stale reached the other instances already, from here or from its own.
 	if t, ok := b.last[e.MessageID]; ok && e.At.Before(t) {
 		return
+	}
+	if local && b.relay != nil {
+		b.relay(e)
 	}
 	b.last[e.MessageID] = e.At
 	if b.count++; b.count%1024 == 0 {

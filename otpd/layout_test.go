@@ -11,7 +11,7 @@ import (
 )
 
 // sqlText is what a literal holding a statement looks like.
-var sqlText = regexp.MustCompile(`\b(SELECT .* FROM|INSERT INTO|UPDATE \w+ SET|DELETE FROM|CREATE (TABLE|INDEX)|BEGIN|COMMIT|ROLLBACK|SAVEPOINT)\b`)
+var sqlText = regexp.MustCompile(`\b(SELECT .* FROM|SELECT \w+\(|INSERT INTO|UPDATE \w+ SET|DELETE FROM|CREATE (TABLE|INDEX)|BEGIN|COMMIT|ROLLBACK|SAVEPOINT|(UN)?LISTEN [^a-z]|NOTIFY \w)`)
 
 // TestSQLOnlyInStore keeps the domain free of SQL: the statements live in
 // the store's files (store*.go), and the service, sender, receipt, key and

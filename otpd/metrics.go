@@ -20,6 +20,8 @@ type Metrics struct {
 	Expired       prometheus.Counter     // messages failed because their deadline passed
 	HTTP          *prometheus.CounterVec // by route and code
 	Events        prometheus.Counter
+	// The event feed between the instances of a shared store.
+	EventsRelayed, EventsRelayDropped, EventsReceived, EventsListenReconnects prometheus.Counter
 	// Codes sent and verified per country code and prefix: SMS pumping
 	// shows as sends without verifies.
 	OTPSends    *prometheus.CounterVec
@@ -49,6 +51,11 @@ func NewMetrics() *Metrics {
 	m.OTPVerified = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "otpd_otp_verified_total", Help: "OTP challenges approved by country code and prefix; with otpd_otp_sends_total, the conversion."}, []string{"country", "prefix"})
 	m.HTTPErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "otpd_http_server_errors_total", Help: "HTTP 5xx answers by error code."}, []string{"code"})
 	r.MustRegister(m.OTPSends, m.OTPVerified, m.HTTPErrors)
+	m.EventsRelayed = prometheus.NewCounter(prometheus.CounterOpts{Name: "otpd_events_relayed_total", Help: "Delivery events sent to the other instances of a shared store (PostgreSQL NOTIFY)."})
+	m.EventsRelayDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "otpd_events_relay_dropped_total", Help: "Delivery events not sent to the other instances: the relay's queue was full or PostgreSQL was unreachable."})
+	m.EventsReceived = prometheus.NewCounter(prometheus.CounterOpts{Name: "otpd_events_received_total", Help: "Delivery events received from the other instances of a shared store."})
+	m.EventsListenReconnects = prometheus.NewCounter(prometheus.CounterOpts{Name: "otpd_events_listen_reconnects_total", Help: "Reconnects of the listener for the other instances' events after its connection was lost (events in the gap are missed)."})
+	r.MustRegister(m.EventsRelayed, m.EventsRelayDropped, m.EventsReceived, m.EventsListenReconnects)
 	r.MustRegister(m.Challenges, m.Verifications, m.Messages, m.Submits, m.SubmitLatency, m.Uncertain, m.Receipts, m.RateLimited, m.Expired, m.HTTP, m.Events)
 	return m
 }

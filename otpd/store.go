@@ -255,6 +255,9 @@ type Store struct {
 	inject atomic.Pointer[func() error]
 	// seen records the statements run, when set (TestQueryPlans).
 	seen atomic.Pointer[sync.Map]
+	// url is PostgreSQL's URL, password and all, for the event feed's own
+	// connections; "" on SQLite. Never logged: path is what to show.
+	url string
 }
 
 type writeOp struct {

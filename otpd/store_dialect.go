@@ -173,6 +173,7 @@ func OpenPostgres(url string) (*Store, error) {
 	rdb.SetMaxOpenConns(8)
 	rdb.SetMaxIdleConns(8)
 	s := newStore(postgresDialect{}, redactURL(url), rdb, wdb)
+	s.url = url
 	if err := s.migrate(); err != nil {
 		rdb.Close()
 		wdb.Close()
