@@ -33,17 +33,33 @@ type Broker struct {
 	closed  bool
 	subs    map[chan Event]struct{}
 	dropped func()
-	// last is the time of the newest event published per message. The
-	// writes of one message commit in order, but the goroutines that
-	// publish after them wake in any order: a receipt's "delivered" can
-	// come out before the sender's "submitted" it followed. An event
-	// older than one already published for its message is stale and
-	// dropped, so a stream never moves a message back.
-	last  map[string]time.Time
+	// last is how far the events published per message went. The writes
+	// of one message commit in order, but the goroutines that publish
+	// after them wake in any order (and run on any instance): a receipt's
+	// "delivered" can come out before the sender's "submitted" it
+	// followed. An event behind one already published for its message is
+	// stale and dropped, so a stream never moves a message back. By state,
+	// not by time: the times come from the clocks of several instances, and
+	// a receipt's from before the sender wrote its "submitted".
+	last  map[string]published
 	count int
 	// relay, when the store is shared, hands the events published here to
 	// the other instances (eventFeed); it never blocks.
 	relay func(Event)
+}
+
+type published struct {
+	rank int       // eventRank of the furthest event
+	at   time.Time // when (this clock), to forget it
+}
+
+// eventRank orders a message's events: "submitted" (and receipts of
+// states that are not final) before the final ones.
+func eventRank(state string) int {
+	if finalState(state) {
+		return 1
+	}
+	return 0
 }
 
 // staleAfter bounds how long the broker remembers a message's last event.
@@ -51,7 +67,7 @@ const staleAfter = time.Minute
 
 // NewBroker returns an empty broker; dropped is called per lost event.
 func NewBroker(dropped func()) *Broker {
-	return &Broker{subs: map[chan Event]struct{}{}, dropped: dropped, last: map[string]time.Time{}}
+	return &Broker{subs: map[chan Event]struct{}{}, dropped: dropped, last: map[string]published{}}
 }
 
 // Subscribe returns a channel of events and a function that ends the
@@ -96,17 +112,19 @@ func (b *Broker) publish(e Event, local bool) {
 	defer b.mu.Unlock()
 	// A stale event is not relayed either: the newer one that made it
 	// stale reached the other instances already, from here or from its own.
-	if t, ok := b.last[e.MessageID]; ok && e.At.Before(t) {
+	rank := eventRank(e.State)
+	if p, ok := b.last[e.MessageID]; ok && rank < p.rank {
 		return
 	}
 	if local && b.relay != nil {
 		b.relay(e)
 	}
-	b.last[e.MessageID] = e.At
+	now := time.Now()
+	b.last[e.MessageID] = published{rank: rank, at: now}
 	if b.count++; b.count%1024 == 0 {
-		cut := e.At.Add(-staleAfter)
-		for id, t := range b.last {
-			if t.Before(cut) {
+		cut := now.Add(-staleAfter)
+		for id, p := range b.last {
+			if p.at.Before(cut) {
 				delete(b.last, id)
 			}
 		}
