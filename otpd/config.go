@@ -192,6 +192,11 @@ type SenderConfig struct {
 	Uncertain    string        `yaml:"uncertain"`     // resubmit (default) or fail
 	MessageTTL   time.Duration `yaml:"message_ttl"`   // deadline of plain messages, default 1h
 	ShutdownWait time.Duration `yaml:"shutdown_wait"` // default 10s
+	// Lease is how long a claim holds a message being sent: past it, a
+	// message still "sending" that no worker of this process holds (its
+	// instance died, its write failed) is taken up again, counted
+	// uncertain. Longer than a message's submits can take; default 2m.
+	Lease time.Duration `yaml:"lease"`
 }
 
 // SimConfig is the embedded simulator used when no SMSC is configured.
@@ -334,6 +339,9 @@ func (c *Config) Defaults() {
 	if c.Sender.MessageTTL == 0 {
 		c.Sender.MessageTTL = time.Hour
 	}
+	if c.Sender.Lease == 0 {
+		c.Sender.Lease = 2 * time.Minute
+	}
 	if c.Sender.ShutdownWait == 0 {
 		c.Sender.ShutdownWait = 10 * time.Second
 	}
@@ -460,6 +468,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Sender.Workers < 1 {
 		bad("sender.workers", "%d: want at least 1", c.Sender.Workers)
+	}
+	// A lease that ends while its worker still waits for a submit_sm_resp
+	// sends the message twice: at least two response timeouts.
+	if minLease := max(10*time.Second, 2*c.SMSC.ResponseTimeout); c.Sender.Lease < minLease {
+		bad("sender.lease", "%s: at least %s (10s, and twice smsc.response_timeout)", c.Sender.Lease, minLease)
 	}
 	if c.Limits.PrefixDigits < 1 || c.Limits.PrefixDigits > 6 {
 		bad("limits.prefix_digits", "%d: want 1 to 6", c.Limits.PrefixDigits)

@@ -55,10 +55,6 @@ type Sender struct {
 	held sync.Map // ids of the messages this sender's workers hold
 }
 
-// leaseFor is how long a claim holds a message: past it, a message still
-// "sending" that no worker of this process holds is taken up again.
-const leaseFor = 2 * time.Minute
-
 // NewSender builds the sender; Start runs it.
 func NewSender(svc *Service, pool Submitter) *Sender {
 	cfg := svc.cfg
@@ -299,7 +295,7 @@ func (s *Sender) claim(n int) ([]*claimed, error) {
 	var out []*claimed
 	err := s.svc.store.Write(s.ctx, func(tx *Tx) error {
 		out = nil
-		ms_, err := claimDue(tx, ms(now), ms(now.Add(leaseFor)), n)
+		ms_, err := claimDue(tx, ms(now), ms(now.Add(s.svc.cfg.Sender.Lease)), n)
 		if err != nil {
 			return err
 		}

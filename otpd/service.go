@@ -522,7 +522,7 @@ func (s *Service) queue(ctx context.Context, m *Message, write func(tx *Tx) erro
 	snd := s.sender.Load()
 	direct := snd != nil && snd.reserve()
 	if direct {
-		m.State, m.Attempts, m.LeaseUntil = StateSending, 1, s.now().Add(leaseFor)
+		m.State, m.Attempts, m.LeaseUntil = StateSending, 1, s.now().Add(s.cfg.Sender.Lease)
 	}
 	err := s.store.Write(ctx, write)
 	switch {

@@ -56,7 +56,7 @@ func benchCmd() *cli.Command {
 			Name:  "otp",
 			Usage: "full OTP load against a running otpd: create, read the code from the simulator, verify",
 			Flags: []cli.Flag{
-				&cli.StringFlag{Name: "url", Value: "http://127.0.0.1:8080", Usage: "otpd's base URL", EnvVars: []string{"OTPD_URL"}},
+				&cli.StringSliceFlag{Name: "url", Value: cli.NewStringSlice("http://127.0.0.1:8080"), Usage: "otpd's base URL; repeated, the workers take the instances in turn (and the end-to-end figure counts the receipts of all)", EnvVars: []string{"OTPD_URL"}},
 				&cli.StringFlag{Name: "sim-url", Value: "http://127.0.0.1:8025", Usage: "the simulator's HTTP API, to read the codes"},
 				&cli.StringFlag{Name: "key", Usage: "API key", EnvVars: []string{"OTPD_API_KEY"}},
 				&cli.IntFlag{Name: "n", Value: 1000, Usage: "OTPs"},
@@ -87,16 +87,24 @@ func benchOTP(c *cli.Context) error {
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	base := strings.TrimRight(c.String("url"), "/")
+	var bases []string
+	var urls []*url.URL
+	for _, b := range c.StringSlice("url") {
+		base := strings.TrimRight(b, "/")
+		u, err := url.Parse(base)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("--url %q: want http:// or https:// and a host", base)
+		}
+		bases, urls = append(bases, base), append(urls, u)
+	}
+	if len(bases) == 0 {
+		return errors.New("--url: want otpd's base URL")
+	}
 	sim := strings.TrimRight(c.String("sim-url"), "/")
 	cl := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conc * 2}, Timeout: 30 * time.Second}
-	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("--url %q: want http:// or https:// and a host", base)
-	}
 	post := func(oc *otpdConn, path string, body any) (int, map[string]any, error) {
 		b, _ := json.Marshal(body)
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+path, bytes.NewReader(b))
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, oc.base+path, bytes.NewReader(b))
 		if err != nil {
 			return 0, nil, err
 		}
@@ -142,7 +150,7 @@ func benchOTP(c *cli.Context) error {
 		return "", errors.New("no SMS with a code at the simulator")
 	}
 	// otpd's matched receipts before the load, to count this run's.
-	receipts0, rerr := matchedReceipts(ctx, cl, base, c.String("key"))
+	receipts0, rerr := matchedReceipts(ctx, cl, bases, c.String("key"))
 	if rerr != nil && c.Duration("receipt-wait") > 0 {
 		fmt.Fprintf(os.Stderr, "no end-to-end figure: %v\n", rerr)
 	}
@@ -168,7 +176,7 @@ func benchOTP(c *cli.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			oc := &otpdConn{url: u}
+			oc := &otpdConn{url: urls[w%len(urls)], base: bases[w%len(bases)]}
 			defer oc.close()
 			for ctx.Err() == nil {
 				i := sent.Add(1)
@@ -219,7 +227,7 @@ func benchOTP(c *cli.Context) error {
 		// receipt matched by otpd.
 		deadline := time.Now().Add(c.Duration("receipt-wait"))
 		for {
-			r, err := matchedReceipts(ctx, cl, base, c.String("key"))
+			r, err := matchedReceipts(ctx, cl, bases, c.String("key"))
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "reading otpd's receipts: %v\n", err)
 				break
@@ -250,6 +258,7 @@ func benchOTP(c *cli.Context) error {
 // request (a run keeps its connections busy).
 type otpdConn struct {
 	url  *url.URL
+	base string // url as text, without a trailing slash
 	conn net.Conn
 	br   *bufio.Reader
 	bw   *bufio.Writer
@@ -320,7 +329,19 @@ func (c *otpdConn) close() {
 // matchedReceipts reads from otpd's /metrics how many receipts it matched
 // to a message so far (on arrival, or when the submit_sm_resp they beat
 // was recorded).
-func matchedReceipts(ctx context.Context, cl *http.Client, base, key string) (float64, error) {
+func matchedReceipts(ctx context.Context, cl *http.Client, bases []string, key string) (float64, error) {
+	var n float64
+	for _, base := range bases {
+		m, err := matchedReceiptsOf(ctx, cl, base, key)
+		if err != nil {
+			return 0, err
+		}
+		n += m
+	}
+	return n, nil
+}
+
+func matchedReceiptsOf(ctx context.Context, cl *http.Client, base, key string) (float64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
 	if err != nil {
 		return 0, err

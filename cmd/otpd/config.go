@@ -215,6 +215,7 @@ var serveOptions = []option{
 	bind(gSender, "retry-min", "sender.retry_min", "first backoff of a message put back", func(c *cfg) *time.Duration { return &c.Sender.RetryMin }),
 	bind(gSender, "retry-max", "sender.retry_max", "largest backoff of a message put back", func(c *cfg) *time.Duration { return &c.Sender.RetryMax }),
 	bind(gSender, "message-ttl", "sender.message_ttl", "deadline of a plain message", func(c *cfg) *time.Duration { return &c.Sender.MessageTTL }),
+	bind(gSender, "lease", "sender.lease", "how long a message being sent is held before another worker or instance takes it up", func(c *cfg) *time.Duration { return &c.Sender.Lease }).def("2m"),
 	bind(gSender, "shutdown-wait", "sender.shutdown_wait", "wait for submits in flight at shutdown", func(c *cfg) *time.Duration { return &c.Sender.ShutdownWait }),
 
 	bind(gSim, "sim-http", "simulator.http", "embedded simulator's HTTP API", func(c *cfg) *string { return &c.Sim.HTTPAddr }),
