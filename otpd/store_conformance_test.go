@@ -3,6 +3,7 @@ package otpd
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -322,4 +323,89 @@ func TestPostgresRewrite(t *testing.T) {
 	if got := redactURL("postgres://otpd:s3cret@db:5432/otpd"); strings.Contains(got, "s3cret") {
 		t.Errorf("redactURL kept the password: %s", got)
 	}
+}
+
+// TestStoreBindSlots: the bind budget's leases. Two instances claim
+// distinct slots up to the budget, renew only their own, release them; an
+// expired lease is taken over by another instance, and its old holder's
+// renewal no longer returns it (nor an expired one nobody took).
+func TestStoreBindSlots(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func() *Store) {
+		a, b := open(), open()
+		ctx := context.Background()
+		const acct, hour = "otp@smsc:2775", time.Hour
+		claim := func(st *Store, holder string, lo, hi int, lease time.Duration) int {
+			t.Helper()
+			slot, ok, err := st.claimBindSlot(ctx, acct, holder, lo, hi, lease)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				return -1
+			}
+			return slot
+		}
+		renew := func(st *Store, holder string, lease time.Duration) []int {
+			t.Helper()
+			got, err := st.renewBindSlots(ctx, acct, holder, lease)
+			if err != nil {
+				t.Fatal(err)
+			}
+			slices.Sort(got)
+			return got
+		}
+		for i, want := range []struct {
+			st     *Store
+			holder string
+			slot   int
+		}{{a, "A", 0}, {a, "A", 1}, {b, "B", 2}, {b, "B", -1}, {a, "A", -1}} {
+			if got := claim(want.st, want.holder, 0, 3, hour); got != want.slot {
+				t.Fatalf("claim %d by %s: slot %d, want %d", i+1, want.holder, got, want.slot)
+			}
+		}
+		if slot, ok, err := b.claimBindSlot(ctx, "otp@other:2775", "B", 0, 3, hour); err != nil || !ok || slot != 0 {
+			t.Fatalf("another account's first claim: %d %v %v", slot, ok, err)
+		}
+		if got := claim(b, "B", 2, 3, hour); got != -1 {
+			t.Fatalf("claim in [2, 3) with 2 held: %d", got)
+		}
+		if got := renew(a, "A", hour); !slices.Equal(got, []int{0, 1}) {
+			t.Fatalf("A renews %v, want [0 1]", got)
+		}
+		if err := a.releaseBindSlot(ctx, acct, "A", 1); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.releaseBindSlot(ctx, acct, "B", 0); err != nil { // not B's: nothing happens
+			t.Fatal(err)
+		}
+		if got := claim(b, "B", 0, 3, hour); got != 1 {
+			t.Fatalf("claim after A released slot 1: %d", got)
+		}
+		// A's lease of slot 0 runs out; B takes the slot over.
+		if got := renew(a, "A", time.Millisecond); !slices.Equal(got, []int{0}) {
+			t.Fatalf("A renews %v, want [0]", got)
+		}
+		time.Sleep(20 * time.Millisecond)
+		if got := claim(b, "B", 0, 3, hour); got != 0 {
+			t.Fatalf("claim of the expired slot 0: %d", got)
+		}
+		if got := renew(a, "A", hour); len(got) != 0 {
+			t.Fatalf("A renews %v after B took its slot over, want none", got)
+		}
+		if got := renew(b, "B", hour); !slices.Equal(got, []int{0, 1, 2}) {
+			t.Fatalf("B renews %v, want [0 1 2]", got)
+		}
+		slots, err := a.BindSlots(ctx, acct)
+		if err != nil || len(slots) != 3 || slots[0].Holder != "B" || slots[2].Slot != 2 || time.Until(slots[0].ExpiresAt) < 50*time.Minute {
+			t.Fatalf("slots %+v, %v", slots, err)
+		}
+		// An expired lease nobody took is not renewed either.
+		if _, err := b.renewBindSlots(ctx, "otp@other:2775", "B", time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+		if got, err := b.renewBindSlots(ctx, "otp@other:2775", "B", hour); err != nil || len(got) != 0 {
+			t.Fatalf("renewal of an expired lease: %v %v", got, err)
+		}
+	})
 }
