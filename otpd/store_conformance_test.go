@@ -3,7 +3,6 @@ package otpd
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -345,14 +344,13 @@ func TestStoreBindSlots(t *testing.T) {
 			}
 			return slot
 		}
-		renew := func(st *Store, holder string, lease time.Duration) []int {
+		renew := func(st *Store, holder string, slot int, lease time.Duration) bool {
 			t.Helper()
-			got, err := st.renewBindSlots(ctx, acct, holder, lease)
+			ok, err := st.renewBindSlot(ctx, acct, holder, slot, lease)
 			if err != nil {
 				t.Fatal(err)
 			}
-			slices.Sort(got)
-			return got
+			return ok
 		}
 		for i, want := range []struct {
 			st     *Store
@@ -369,8 +367,8 @@ func TestStoreBindSlots(t *testing.T) {
 		if got := claim(b, "B", 2, 3, hour); got != -1 {
 			t.Fatalf("claim in [2, 3) with 2 held: %d", got)
 		}
-		if got := renew(a, "A", hour); !slices.Equal(got, []int{0, 1}) {
-			t.Fatalf("A renews %v, want [0 1]", got)
+		if !renew(a, "A", 0, hour) || !renew(a, "A", 1, hour) || renew(a, "A", 2, hour) {
+			t.Fatal("A renews slots 0 and 1, not B's 2")
 		}
 		if err := a.releaseBindSlot(ctx, acct, "A", 1); err != nil {
 			t.Fatal(err)
@@ -378,34 +376,37 @@ func TestStoreBindSlots(t *testing.T) {
 		if err := b.releaseBindSlot(ctx, acct, "B", 0); err != nil { // not B's: nothing happens
 			t.Fatal(err)
 		}
-		if got := claim(b, "B", 0, 3, hour); got != 1 {
+		if got := claim(b, "B2", 0, 3, hour); got != 1 {
 			t.Fatalf("claim after A released slot 1: %d", got)
 		}
+		if renew(a, "A", 1, hour) {
+			t.Fatal("A renews the slot it released")
+		}
 		// A's lease of slot 0 runs out; B takes the slot over.
-		if got := renew(a, "A", time.Millisecond); !slices.Equal(got, []int{0}) {
-			t.Fatalf("A renews %v, want [0]", got)
+		if !renew(a, "A", 0, time.Millisecond) {
+			t.Fatal("A cannot renew slot 0")
 		}
 		time.Sleep(20 * time.Millisecond)
-		if got := claim(b, "B", 0, 3, hour); got != 0 {
+		if got := claim(b, "B3", 0, 3, hour); got != 0 {
 			t.Fatalf("claim of the expired slot 0: %d", got)
 		}
-		if got := renew(a, "A", hour); len(got) != 0 {
-			t.Fatalf("A renews %v after B took its slot over, want none", got)
+		if renew(a, "A", 0, hour) {
+			t.Fatal("A renews slot 0 after B took it over")
 		}
-		if got := renew(b, "B", hour); !slices.Equal(got, []int{0, 1, 2}) {
-			t.Fatalf("B renews %v, want [0 1 2]", got)
+		if !renew(b, "B3", 0, hour) || !renew(b, "B2", 1, hour) || !renew(b, "B", 2, hour) {
+			t.Fatal("B cannot renew its slots")
 		}
 		slots, err := a.BindSlots(ctx, acct)
-		if err != nil || len(slots) != 3 || slots[0].Holder != "B" || slots[2].Slot != 2 || time.Until(slots[0].ExpiresAt) < 50*time.Minute {
+		if err != nil || len(slots) != 3 || slots[0].Holder != "B3" || slots[2].Slot != 2 || time.Until(slots[0].ExpiresAt) < 50*time.Minute {
 			t.Fatalf("slots %+v, %v", slots, err)
 		}
 		// An expired lease nobody took is not renewed either.
-		if _, err := b.renewBindSlots(ctx, "otp@other:2775", "B", time.Millisecond); err != nil {
-			t.Fatal(err)
+		if ok, err := b.renewBindSlot(ctx, "otp@other:2775", "B", 0, time.Millisecond); err != nil || !ok {
+			t.Fatalf("renewal of the other account's slot: %v %v", ok, err)
 		}
 		time.Sleep(20 * time.Millisecond)
-		if got, err := b.renewBindSlots(ctx, "otp@other:2775", "B", hour); err != nil || len(got) != 0 {
-			t.Fatalf("renewal of an expired lease: %v %v", got, err)
+		if ok, err := b.renewBindSlot(ctx, "otp@other:2775", "B", 0, hour); err != nil || ok {
+			t.Fatalf("renewal of an expired lease: %v %v", ok, err)
 		}
 	})
 }

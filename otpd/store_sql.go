@@ -994,7 +994,9 @@ func sweepBuckets(tx *Tx, cut int64, n int) (int64, error) {
 // instance holds, until expires_at on the database's clock (now_ms());
 // lease in milliseconds. Each statement is one, atomic on its own: two
 // instances claiming the same free slot meet at its key, and the second
-// finds the first's lease unexpired.
+// finds the first's lease unexpired. A holder names one lease (a claim),
+// so that a statement whose answer was lost, arriving late, touches no
+// later lease of the same slot.
 
 // claimBindSlot leases the lowest slot in [lo, hi) that no row holds
 // unexpired to holder; ok false when none is free.
@@ -1013,12 +1015,13 @@ func (s *Store) claimBindSlot(ctx context.Context, account, holder string, lo, h
 	return got[0], true, nil
 }
 
-// renewBindSlots extends holder's unexpired leases of account by lease
-// from now; it gives the slots renewed (an expired one is not: another
-// instance may hold it already).
-func (s *Store) renewBindSlots(ctx context.Context, account, holder string, lease time.Duration) ([]int, error) {
-	return s.leaseQuery(ctx, `UPDATE bind_slots SET expires_at = now_ms() + ?3 WHERE account = ?1 AND holder = ?2 AND expires_at > now_ms() RETURNING slot`,
-		account, holder, lease.Milliseconds())
+// renewBindSlot extends holder's lease of a slot by lease from now; ok
+// false when holder's lease had expired (another instance may hold the
+// slot already) or was released.
+func (s *Store) renewBindSlot(ctx context.Context, account, holder string, slot int, lease time.Duration) (ok bool, err error) {
+	got, err := s.leaseQuery(ctx, `UPDATE bind_slots SET expires_at = now_ms() + ?4 WHERE account = ?1 AND slot = ?2 AND holder = ?3 AND expires_at > now_ms() RETURNING slot`,
+		account, slot, holder, lease.Milliseconds())
+	return len(got) > 0, err
 }
 
 // releaseBindSlot ends holder's lease of a slot (if it still has it).
