@@ -139,6 +139,7 @@ func TestBindBudgetInstances(t *testing.T) {
 // TestBindBudgetCapsBindsOnSQLite: on SQLite (one instance) the budget
 // cuts smsc.binds: 3 transceivers within a budget of 2 bind 2; tx+rx pairs
 // within a budget of 3 bind one pair; a budget of 1 cannot hold a pair.
+// And the configuration refuses a lease too short for its response timeout.
 func TestBindBudgetCapsBindsOnSQLite(t *testing.T) {
 	sim, most := budgetSim(t, 0)
 	real := func(binds, budget int, mode string) func(*Config) {
@@ -172,5 +173,13 @@ func TestBindBudgetCapsBindsOnSQLite(t *testing.T) {
 	cfg.Defaults()
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "smsc.bind_budget") {
 		t.Fatalf("tx+rx in a budget of 1: %v", err)
+	}
+	// On PostgreSQL the lease must leave room for the drop and the unbind.
+	cfg = NewConfig()
+	cfg.Database = "postgres://db/otpd"
+	cfg.SMSC.BindBudget, cfg.SMSC.BindLease = 4, 20*time.Second
+	cfg.Defaults()
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "smsc.bind_lease") {
+		t.Fatalf("a lease of 20s with a response timeout of 10s: %v", err)
 	}
 }

@@ -409,7 +409,7 @@ func (c *Config) Validate() error {
 	if s.BindBudget == 1 && s.BindMode == "tx+rx" {
 		bad("smsc.bind_budget", "1 cannot hold both a transmitter and a receiver: tx+rx needs at least 2 (or use trx)")
 	}
-	if s.BindBudget > 0 && (s.BindLease < time.Second || s.BindLease < 3*s.ResponseTimeout) {
+	if s.BindBudget > 0 && c.Database != "" && (s.BindLease < time.Second || s.BindLease < 3*s.ResponseTimeout) {
 		// A bind whose lease is not renewed is dropped half a lease after
 		// the last renewal, and its unbind takes up to the response
 		// timeout: both must fit in the lease before another instance may

@@ -90,7 +90,7 @@ type PoolStats struct {
 	Received       uint64 // deliver_sm and data_sm received
 	Binds          uint64 // binds established, the first ones included
 	BindFailures   uint64 // attempts to bind that failed (connect, refusal, timeout)
-	Losses         uint64 // binds lost after they were up
+	Losses         uint64 // binds lost after they were up (not those given up with their permit)
 	Reconnects     uint64 // binds established after the first
 	Throttled      uint64 // throttling responses
 }
@@ -283,9 +283,17 @@ func (p *Pool) keep(b *poolBind) {
 		b.mu.Unlock()
 		p.release(b)
 		if withdrawn {
-			// Not the SMSC's doing: no loss, no backoff; the permit
-			// source paces the next attempt.
-			log.Info("smpp: bind given up with its permit; waiting for another", slog.Duration("up_for", up))
+			// Not the SMSC's doing, so no loss; the backoff still keeps a
+			// permit source that grants and withdraws at once from
+			// rebinding in a tight loop.
+			if up >= p.cfg.StableAfter {
+				bo.reset()
+			}
+			wait := bo.next()
+			log.Info("smpp: bind given up with its permit; waiting for another", slog.Duration("up_for", up), slog.Duration("after", wait))
+			if !p.sleep(wait) {
+				return
+			}
 			continue
 		}
 		p.losses.Add(1)
