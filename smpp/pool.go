@@ -63,8 +63,10 @@ type PoolConfig struct {
 	// it dials (ctx ends when the pool closes), and gives it back once its
 	// session has ended or its attempt failed. When a permit is lost, the
 	// pool unbinds that session gracefully (no new requests; those in
-	// flight keep their answers) and asks for a permit again. Nil binds
-	// without asking.
+	// flight keep their answers), gives the permit back and, after the
+	// backoff, asks again. Permits is called from every bind at once; an
+	// error (other than the pool closing) is waited out with the backoff.
+	// Nil binds without asking.
 	Permits func(ctx context.Context, bt BindType) (Permit, error)
 }
 
