@@ -89,6 +89,12 @@ type SMSCConfig struct {
 	TLSSkipVerify      bool          `yaml:"tls_skip_verify"`
 	TLSCA              string        `yaml:"tls_ca"` // PEM file of CAs to trust
 	ThrottlePause      time.Duration `yaml:"throttle_pause"`
+	// BindBudget is the most sessions the SMSC account allows at once,
+	// over every instance (on PostgreSQL they share it through leases);
+	// 0 is no budget.
+	BindBudget int `yaml:"bind_budget"`
+	// BindLease is how long a slot of the budget is leased; default 30s.
+	BindLease time.Duration `yaml:"bind_lease"`
 }
 
 // OTPConfig is the challenge policy.
@@ -268,6 +274,9 @@ func (c *Config) Defaults() {
 	if s.ThrottlePause == 0 {
 		s.ThrottlePause = time.Second
 	}
+	if s.BindLease == 0 {
+		s.BindLease = 30 * time.Second
+	}
 	o := &c.OTP
 	if o.MinLength == 0 {
 		o.MinLength = 6
@@ -401,6 +410,19 @@ func (c *Config) Validate() error {
 	}
 	if s.Window < 1 || s.Window > 1000 {
 		bad("smsc.window", "%d: want 1 to 1000", s.Window)
+	}
+	if s.BindBudget < 0 || s.BindBudget > 1000 {
+		bad("smsc.bind_budget", "%d: want 0 (no budget) to 1000", s.BindBudget)
+	}
+	if s.BindBudget == 1 && s.BindMode == "tx+rx" {
+		bad("smsc.bind_budget", "1 cannot hold both a transmitter and a receiver: tx+rx needs at least 2 (or use trx)")
+	}
+	if s.BindBudget > 0 && c.Database != "" && (s.BindLease < time.Second || s.BindLease < 3*s.ResponseTimeout) {
+		// A bind whose lease is not renewed is dropped half a lease after
+		// the last renewal, and its unbind takes up to the response
+		// timeout: both must fit in the lease before another instance may
+		// take the slot.
+		bad("smsc.bind_lease", "%s: want at least 1s and 3 x smsc.response_timeout (%s)", s.BindLease, s.ResponseTimeout)
 	}
 	if s.TPS < 0 || s.BindTPS < 0 {
 		bad("smsc.tps", "must not be negative")

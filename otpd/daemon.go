@@ -31,6 +31,7 @@ type Daemon struct {
 	events  *Broker
 	feed    *eventFeed // the other instances' events, on a shared store
 	pool    *smpp.Pool
+	budget  *bindBudget // the bind budget's leases on a shared store, nil without
 	sender  *Sender
 	hooks   *Dispatcher // posts delivery reports to callbacks
 	door    *SMPPDoor   // the SMPP listener for applications, nil without one
@@ -129,6 +130,9 @@ func Start(cfg Config, log *zap.Logger) (d *Daemon, err error) {
 		return d, err
 	}
 	d.metrics.watchPool(d.pool)
+	if d.budget != nil {
+		d.metrics.watchBudget(d.budget.heldCount)
+	}
 	d.sender = NewSender(d.svc, d.pool)
 	if err := d.sender.Start(context.Background()); err != nil {
 		return d, fmt.Errorf("outbox recovery: %w", err)
@@ -259,9 +263,44 @@ func (d *Daemon) newPool() (*smpp.Pool, error) {
 	if s.BindMode == "tx+rx" {
 		mode = smpp.ModeTxRx
 	}
-	return smpp.NewPool(smpp.PoolConfig{Addr: s.Addr, Session: sc, Mode: mode, Binds: s.Binds, TPS: s.TPS, BindTPS: s.BindTPS,
+	pc := smpp.PoolConfig{Addr: s.Addr, Session: sc, Mode: mode, Binds: s.Binds, TPS: s.TPS, BindTPS: s.BindTPS,
 		ThrottlePause: s.ThrottlePause, ReconnectMin: s.ReconnectMin, ReconnectMax: s.ReconnectMax,
-		StableAfter: s.ReconnectStable, Logger: smppLog}), nil
+		StableAfter: s.ReconnectStable, Logger: smppLog}
+	d.budgetBinds(&pc)
+	return smpp.NewPool(pc), nil
+}
+
+// budgetBinds holds the pool within smsc.bind_budget. On a shared store
+// every session leases a slot of the budget (bindBudget); on SQLite, one
+// instance, the pool is cut to what the budget holds (in tx+rx mode, pairs:
+// an odd budget leaves one session unused).
+func (d *Daemon) budgetBinds(pc *smpp.PoolConfig) {
+	s := d.Config.SMSC
+	if s.BindBudget == 0 {
+		return
+	}
+	perBind := 1
+	if pc.Mode == smpp.ModeTxRx {
+		perBind = 2
+	}
+	want := pc.Binds * perBind
+	if d.svc.shared {
+		d.budget = newBindBudget(d.store, s, d.log.Named("budget"))
+		pc.Permits = d.budget.acquire
+		d.log.Info("bind budget: the sessions of this SMSC account are shared with the other instances through leases in the database",
+			zap.String("account", d.budget.account), zap.Int("budget", s.BindBudget), zap.Int("wanted_here", want),
+			zap.Duration("lease", s.BindLease), zap.Duration("renew_every", s.BindLease/3))
+		if want > s.BindBudget {
+			d.log.Warn("bind budget: this instance asks for more sessions than the account allows over every instance: it binds what slots are free",
+				zap.Int("sessions", want), zap.Int("budget", s.BindBudget))
+		}
+		return
+	}
+	if binds := s.BindBudget / perBind; binds < pc.Binds {
+		d.log.Warn("bind budget: smsc.binds asks for more sessions than smsc.bind_budget allows: binding what the budget holds",
+			zap.Int("sessions", want), zap.Int("budget", s.BindBudget), zap.Int("binding", binds*perBind))
+		pc.Binds = binds
+	}
 }
 
 // Addr is the HTTP listener's address.
@@ -325,6 +364,10 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 		if err := d.pool.Close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("smsc: %w", err))
 		}
+	}
+	if d.budget != nil {
+		d.budget.close() // after the pool gave its slots back
+		d.budget = nil
 	}
 	if d.sim != nil {
 		if err := d.sim.Close(ctx); err != nil {

@@ -80,3 +80,9 @@ func (m *Metrics) watchPool(p *smpp.Pool) {
 	counter("otpd_smpp_received_total", "deliver_sm and data_sm received (receipts and MO).", func(s smpp.PoolStats) float64 { return float64(s.Received) })
 	counter("otpd_smpp_throttled_total", "Throttling responses from the SMSC.", func(s smpp.PoolStats) float64 { return float64(s.Throttled) })
 }
+
+// watchBudget exports the slots of the bind budget this instance holds.
+func (m *Metrics) watchBudget(held func() int) {
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "otpd_smpp_bind_slots_held",
+		Help: "Slots of the SMSC account's bind budget this instance leases (one per session, up or unbinding)."}, func() float64 { return float64(held()) }))
+}

@@ -209,10 +209,20 @@ var schema = []string{
 	// Facts about the data directory: the id of the secret key the data
 	// was written with, whether a real SMSC was ever served.
 	`CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID`,
+	// The bind budget's leases: a row per slot of an SMSC account's
+	// sessions that an instance holds until expires_at (the database's
+	// clock). A missing or expired row is a free slot.
+	`CREATE TABLE IF NOT EXISTS bind_slots (
+		account TEXT NOT NULL,
+		slot INTEGER NOT NULL,
+		holder TEXT NOT NULL,
+		expires_at INTEGER NOT NULL,
+		PRIMARY KEY (account, slot)
+	) WITHOUT ROWID`,
 }
 
 // SchemaVersion is the version of the store schema this build writes.
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 // Store is the durable state: challenges, the outbox, segments and their
 // receipts, API keys. Writes go through one goroutine that commits them in
@@ -655,6 +665,9 @@ var upgrades = map[int]func(tx *sql.Tx) error{
 		}
 		return nil
 	},
+	// Version 5: the bind budget's leases (bind_slots), a table of the
+	// schema, made for old stores too.
+	4: execAll(),
 }
 
 func execAll(qs ...string) func(tx *sql.Tx) error {

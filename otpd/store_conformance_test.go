@@ -323,3 +323,90 @@ func TestPostgresRewrite(t *testing.T) {
 		t.Errorf("redactURL kept the password: %s", got)
 	}
 }
+
+// TestStoreBindSlots: the bind budget's leases. Two instances claim
+// distinct slots up to the budget, renew only their own, release them; an
+// expired lease is taken over by another instance, and its old holder's
+// renewal no longer returns it (nor an expired one nobody took).
+func TestStoreBindSlots(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func() *Store) {
+		a, b := open(), open()
+		ctx := context.Background()
+		const acct, hour = "otp@smsc:2775", time.Hour
+		claim := func(st *Store, holder string, lo, hi int, lease time.Duration) int {
+			t.Helper()
+			slot, ok, err := st.claimBindSlot(ctx, acct, holder, lo, hi, lease)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				return -1
+			}
+			return slot
+		}
+		renew := func(st *Store, holder string, slot int, lease time.Duration) bool {
+			t.Helper()
+			ok, err := st.renewBindSlot(ctx, acct, holder, slot, lease)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ok
+		}
+		for i, want := range []struct {
+			st     *Store
+			holder string
+			slot   int
+		}{{a, "A", 0}, {a, "A", 1}, {b, "B", 2}, {b, "B", -1}, {a, "A", -1}} {
+			if got := claim(want.st, want.holder, 0, 3, hour); got != want.slot {
+				t.Fatalf("claim %d by %s: slot %d, want %d", i+1, want.holder, got, want.slot)
+			}
+		}
+		if slot, ok, err := b.claimBindSlot(ctx, "otp@other:2775", "B", 0, 3, hour); err != nil || !ok || slot != 0 {
+			t.Fatalf("another account's first claim: %d %v %v", slot, ok, err)
+		}
+		if got := claim(b, "B", 2, 3, hour); got != -1 {
+			t.Fatalf("claim in [2, 3) with 2 held: %d", got)
+		}
+		if !renew(a, "A", 0, hour) || !renew(a, "A", 1, hour) || renew(a, "A", 2, hour) {
+			t.Fatal("A renews slots 0 and 1, not B's 2")
+		}
+		if err := a.releaseBindSlot(ctx, acct, "A", 1); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.releaseBindSlot(ctx, acct, "B", 0); err != nil { // not B's: nothing happens
+			t.Fatal(err)
+		}
+		if got := claim(b, "B2", 0, 3, hour); got != 1 {
+			t.Fatalf("claim after A released slot 1: %d", got)
+		}
+		if renew(a, "A", 1, hour) {
+			t.Fatal("A renews the slot it released")
+		}
+		// A's lease of slot 0 runs out; B takes the slot over.
+		if !renew(a, "A", 0, time.Millisecond) {
+			t.Fatal("A cannot renew slot 0")
+		}
+		time.Sleep(20 * time.Millisecond)
+		if got := claim(b, "B3", 0, 3, hour); got != 0 {
+			t.Fatalf("claim of the expired slot 0: %d", got)
+		}
+		if renew(a, "A", 0, hour) {
+			t.Fatal("A renews slot 0 after B took it over")
+		}
+		if !renew(b, "B3", 0, hour) || !renew(b, "B2", 1, hour) || !renew(b, "B", 2, hour) {
+			t.Fatal("B cannot renew its slots")
+		}
+		slots, err := a.BindSlots(ctx, acct)
+		if err != nil || len(slots) != 3 || slots[0].Holder != "B3" || slots[2].Slot != 2 || time.Until(slots[0].ExpiresAt) < 50*time.Minute {
+			t.Fatalf("slots %+v, %v", slots, err)
+		}
+		// An expired lease nobody took is not renewed either.
+		if ok, err := b.renewBindSlot(ctx, "otp@other:2775", "B", 0, time.Millisecond); err != nil || !ok {
+			t.Fatalf("renewal of the other account's slot: %v %v", ok, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+		if ok, err := b.renewBindSlot(ctx, "otp@other:2775", "B", 0, hour); err != nil || ok {
+			t.Fatalf("renewal of an expired lease: %v %v", ok, err)
+		}
+	})
+}

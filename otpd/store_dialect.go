@@ -38,7 +38,8 @@ type sqliteDialect struct{}
 func (sqliteDialect) Name() string  { return "sqlite" }
 func (sqliteDialect) begin() string { return `BEGIN IMMEDIATE` }
 func (sqliteDialect) rewrite(q string) string {
-	return strings.NewReplacer(" FOR UPDATE SKIP LOCKED", "", " FOR UPDATE", "").Replace(q)
+	return strings.NewReplacer(" FOR UPDATE SKIP LOCKED", "", " FOR UPDATE", "",
+		"now_ms()", `CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)`).Replace(q)
 }
 
 type postgresDialect struct{}
@@ -51,8 +52,11 @@ var rowidWord = regexp.MustCompile(`\browid\b`)
 // rewrite numbers the placeholders as PostgreSQL asks ($1, $2, ...): a
 // bare ? takes the number after the largest so far, ?N is $N, as SQLite
 // reads them; none inside a quoted string. SQLite's rowid is PostgreSQL's
-// ctid (both name a row where a table has no key of its own).
+// ctid (both name a row where a table has no key of its own). now_ms() is
+// the database's clock in Unix milliseconds, in either (the statement's
+// start), for leases that instances with clocks of their own compare.
 func (postgresDialect) rewrite(q string) string {
+	q = strings.ReplaceAll(q, "now_ms()", "CAST(EXTRACT(EPOCH FROM statement_timestamp()) * 1000 AS BIGINT)")
 	var b strings.Builder
 	b.Grow(len(q) + 16)
 	quoted := false
@@ -218,7 +222,9 @@ func pgSchema() []string {
 }
 
 // pgMigrations[v-1] takes a PostgreSQL store to version v. Version 1 is
-// the schema as SQLite's version 4 has it; later versions append here.
+// the schema as SQLite's version 4 has it (and the tables this build's
+// SQLite schema added since, each made again, IF NOT EXISTS, by its own
+// version); later versions append here.
 var pgMigrations = [][]string{
 	pgSchema(),
 	// Version 2: the rate limits' buckets, shared by the instances.
@@ -229,6 +235,15 @@ var pgMigrations = [][]string{
 		updated_at BIGINT NOT NULL,
 		PRIMARY KEY (name, key)
 	)`, `CREATE INDEX IF NOT EXISTS rate_buckets_updated ON rate_buckets(updated_at)`},
+	// Version 3: the bind budget's leases (in version 1 too for a new
+	// store: pgSchema is this build's SQLite schema).
+	{`CREATE TABLE IF NOT EXISTS bind_slots (
+		account TEXT NOT NULL,
+		slot BIGINT NOT NULL,
+		holder TEXT NOT NULL,
+		expires_at BIGINT NOT NULL,
+		PRIMARY KEY (account, slot)
+	)`},
 }
 
 // PostgresSchemaVersion is the version of the PostgreSQL schema this
@@ -277,6 +292,43 @@ func (s *Store) migratePostgres() error {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	return tx.Commit()
+}
+
+// leaseQuery runs one statement on the bind budget's leases and gives the
+// slots it returns. On PostgreSQL it runs at once on a connection of its
+// own, bounded by ctx, so that a renewal never waits behind the writer's
+// batches nor past its deadline; SQLite's one writer takes it as any
+// write.
+func (s *Store) leaseQuery(ctx context.Context, q string, args ...any) ([]int, error) {
+	scan := func(rows *sql.Rows) ([]int, error) {
+		var out []int
+		for rows.Next() {
+			var n int
+			if err := rows.Scan(&n); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out = append(out, n)
+		}
+		return out, errors.Join(rows.Err(), rows.Close())
+	}
+	if s.d.Name() == "postgres" {
+		rows, err := s.Query(ctx, q, args...)
+		if err != nil {
+			return nil, err
+		}
+		return scan(rows)
+	}
+	var out []int
+	err := s.Write(ctx, func(tx *Tx) error {
+		rows, err := tx.Query(q, args...)
+		if err != nil {
+			return err
+		}
+		out, err = scan(rows)
+		return err
+	})
+	return out, err
 }
 
 // Where says where the store is: its file, or its URL without the password.

@@ -1005,3 +1005,70 @@ func sweepBuckets(tx *Tx, cut int64, n int) (int64, error) {
 	}
 	return res.RowsAffected()
 }
+
+// The bind budget's leases: a row (account, slot) per session an
+// instance holds, until expires_at on the database's clock (now_ms());
+// lease in milliseconds. Each statement is one, atomic on its own: two
+// instances claiming the same free slot meet at its key, and the second
+// finds the first's lease unexpired. A holder names one lease (a claim),
+// so that a statement whose answer was lost, arriving late, touches no
+// later lease of the same slot.
+
+// claimBindSlot leases the lowest slot in [lo, hi) that no row holds
+// unexpired to holder; ok false when none is free.
+func (s *Store) claimBindSlot(ctx context.Context, account, holder string, lo, hi int, lease time.Duration) (slot int, ok bool, err error) {
+	got, err := s.leaseQuery(ctx, `WITH RECURSIVE slots(n) AS (SELECT CAST(?3 AS BIGINT) UNION ALL SELECT n + 1 FROM slots WHERE n + 1 < ?4)
+		INSERT INTO bind_slots AS b (account, slot, holder, expires_at)
+		SELECT ?1, n, ?2, now_ms() + ?5 FROM slots
+		WHERE NOT EXISTS (SELECT 1 FROM bind_slots h WHERE h.account = ?1 AND h.slot = n AND h.expires_at > now_ms())
+		ORDER BY n LIMIT 1
+		ON CONFLICT (account, slot) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+		WHERE b.expires_at <= now_ms()
+		RETURNING slot`, account, holder, lo, hi, lease.Milliseconds())
+	if err != nil || len(got) == 0 {
+		return 0, false, err
+	}
+	return got[0], true, nil
+}
+
+// renewBindSlot extends holder's lease of a slot by lease from now; ok
+// false when holder's lease had expired (another instance may hold the
+// slot already) or was released.
+func (s *Store) renewBindSlot(ctx context.Context, account, holder string, slot int, lease time.Duration) (ok bool, err error) {
+	got, err := s.leaseQuery(ctx, `UPDATE bind_slots SET expires_at = now_ms() + ?4 WHERE account = ?1 AND slot = ?2 AND holder = ?3 AND expires_at > now_ms() RETURNING slot`,
+		account, slot, holder, lease.Milliseconds())
+	return len(got) > 0, err
+}
+
+// releaseBindSlot ends holder's lease of a slot (if it still has it).
+func (s *Store) releaseBindSlot(ctx context.Context, account, holder string, slot int) error {
+	_, err := s.leaseQuery(ctx, `DELETE FROM bind_slots WHERE account = ? AND slot = ? AND holder = ? RETURNING slot`, account, slot, holder)
+	return err
+}
+
+// BindSlot is one lease of the bind budget.
+type BindSlot struct {
+	Slot      int
+	Holder    string
+	ExpiresAt time.Time
+}
+
+// BindSlots lists the unexpired leases of account, by slot.
+func (s *Store) BindSlots(ctx context.Context, account string) ([]BindSlot, error) {
+	rows, err := s.Query(ctx, `SELECT slot, holder, expires_at FROM bind_slots WHERE account = ? AND expires_at > now_ms() ORDER BY slot`, account)
+	if err != nil {
+		return nil, err
+	}
+	var out []BindSlot
+	for rows.Next() {
+		var b BindSlot
+		var exp int64
+		if err := rows.Scan(&b.Slot, &b.Holder, &exp); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		b.ExpiresAt = fromMS(exp)
+		out = append(out, b)
+	}
+	return out, errors.Join(rows.Err(), rows.Close())
+}

@@ -385,3 +385,52 @@ func BenchmarkUpdateRows(b *testing.B) {
 		})
 	}
 }
+
+// TestStoreMigratesBindSlots: a store from before the bind budget (SQLite
+// version 4, PostgreSQL version 2) gets its table and the current version.
+func TestStoreMigratesBindSlots(t *testing.T) {
+	for _, k := range []struct {
+		name, driver, dsn string
+		before            int
+		open              func() (*Store, error)
+	}{
+		{name: "sqlite", before: 4},
+		{name: "postgres", before: 2},
+	} {
+		t.Run(k.name, func(t *testing.T) {
+			if k.name == "sqlite" {
+				dir := t.TempDir()
+				k.driver, k.dsn, k.open = "sqlite", "file:"+filepath.Join(dir, "otpd.db"), func() (*Store, error) { return OpenSQLite(dir) }
+			} else {
+				url := testPostgresURL(t)
+				k.driver, k.dsn, k.open = "pgx", url, func() (*Store, error) { return OpenPostgres(url) }
+			}
+			st, err := k.open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			st.Close()
+			db, err := sql.Open(k.driver, k.dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, q := range []string{`DROP TABLE bind_slots`, fmt.Sprintf(`UPDATE schema_version SET version = %d`, k.before)} {
+				if _, err := db.Exec(q); err != nil {
+					t.Fatal(err)
+				}
+			}
+			db.Close()
+			st, err = k.open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			if have, want := st.SchemaVersions(); have != want {
+				t.Fatalf("after migration: version %d, want %d", have, want)
+			}
+			if _, ok, err := st.claimBindSlot(context.Background(), "a", "h", 0, 1, time.Minute); err != nil || !ok {
+				t.Fatalf("claim after migration: %v %v", ok, err)
+			}
+		})
+	}
+}

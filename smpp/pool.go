@@ -58,6 +58,24 @@ type PoolConfig struct {
 	StableAfter time.Duration
 	// Logger receives the pool's logs; nil logs nothing.
 	Logger *slog.Logger
+	// Permits, when set, gates every session on a permit, for a limit on
+	// sessions that other processes share: each bind asks for one before
+	// it dials (ctx ends when the pool closes), and gives it back once its
+	// session has ended or its attempt failed. When a permit is lost, the
+	// pool unbinds that session gracefully (no new requests; those in
+	// flight keep their answers), gives the permit back and, after the
+	// backoff, asks again. Permits is called from every bind at once; an
+	// error (other than the pool closing) is waited out with the backoff.
+	// Nil binds without asking.
+	Permits func(ctx context.Context, bt BindType) (Permit, error)
+}
+
+// Permit is the right to hold one session (see PoolConfig.Permits).
+type Permit interface {
+	// Lost is closed when the permit is withdrawn.
+	Lost() <-chan struct{}
+	// Release gives the permit back; the pool calls it once.
+	Release()
 }
 
 // PoolStats is a snapshot of a Pool's state, for readiness and metrics.
@@ -74,7 +92,7 @@ type PoolStats struct {
 	Received       uint64 // deliver_sm and data_sm received
 	Binds          uint64 // binds established, the first ones included
 	BindFailures   uint64 // attempts to bind that failed (connect, refusal, timeout)
-	Losses         uint64 // binds lost after they were up
+	Losses         uint64 // binds lost after they were up (not those given up with their permit)
 	Reconnects     uint64 // binds established after the first
 	Throttled      uint64 // throttling responses
 }
@@ -118,6 +136,7 @@ type poolBind struct {
 	drop     chan struct{} // to keep: close the dropping session, bind again
 	everUp   bool
 	lastErr  error
+	permit   Permit // held for s, or for the attempt to bind
 }
 
 // NewPool starts binding at once and returns; WaitReady waits for a bind.
@@ -189,12 +208,33 @@ func (b *backoff) reset() { b.cur = b.min }
 
 // keep holds one bind up until the pool closes. After a failed attempt and
 // after any lost bind it waits the backoff; only a bind that stayed up for
-// StableAfter (and was not refused with ESME_RINVBNDSTS) resets it.
+// StableAfter (and was not refused with ESME_RINVBNDSTS) resets it. With
+// Permits, it holds a permit from before each attempt until the session
+// has ended.
 func (p *Pool) keep(b *poolBind) {
 	defer p.wg.Done()
 	bo := backoff{min: p.cfg.ReconnectMin, max: p.cfg.ReconnectMax}
 	log := p.log.With(slog.Int("bind", b.idx), slog.String("type", b.bt.String()))
 	for p.ctx.Err() == nil {
+		var lost <-chan struct{}
+		if p.cfg.Permits != nil {
+			pm, err := p.cfg.Permits(p.ctx, b.bt)
+			if err != nil {
+				if p.ctx.Err() != nil {
+					return
+				}
+				wait := bo.next()
+				log.Warn("smpp: no permit to bind; waiting before asking again", slog.Any("error", err), slog.Duration("in", wait))
+				if !p.sleep(wait) {
+					return
+				}
+				continue
+			}
+			b.mu.Lock()
+			b.permit = pm
+			b.mu.Unlock()
+			lost = pm.Lost()
+		}
 		cfg := p.cfg.Session
 		cfg.Bind = b.bt
 		cfg.Logger = p.cfg.Logger
@@ -206,6 +246,7 @@ func (p *Pool) keep(b *poolBind) {
 		}
 		s, err := Dial(p.ctx, p.cfg.Addr, cfg)
 		if err != nil {
+			p.release(b)
 			if p.ctx.Err() != nil {
 				return
 			}
@@ -232,17 +273,32 @@ func (p *Pool) keep(b *poolBind) {
 		b.mu.Unlock()
 		b.bound.Store(true)
 		p.signal()
-		if !p.hold(b, s) {
-			b.bound.Store(false)
-			return // Close closes the session
+		withdrawn, open := p.hold(b, s, lost)
+		b.bound.Store(false)
+		if !open {
+			return // Close closes the session and releases its permit
 		}
 		up := time.Since(upAt)
-		b.bound.Store(false)
-		p.losses.Add(1)
 		b.mu.Lock()
 		b.lastErr = s.Err()
 		b.s = nil
 		b.mu.Unlock()
+		p.release(b)
+		if withdrawn {
+			// Not the SMSC's doing, so no loss; the backoff still keeps a
+			// permit source that grants and withdraws at once from
+			// rebinding in a tight loop.
+			if up >= p.cfg.StableAfter {
+				bo.reset()
+			}
+			wait := bo.next()
+			log.Info("smpp: bind given up with its permit; waiting for another", slog.Duration("up_for", up), slog.Duration("after", wait))
+			if !p.sleep(wait) {
+				return
+			}
+			continue
+		}
+		p.losses.Add(1)
 		var why string
 		switch {
 		case b.refused.Load():
@@ -262,23 +318,41 @@ func (p *Pool) keep(b *poolBind) {
 	}
 }
 
-// hold waits while s is up, closing it when account asks to; false when
-// the pool closes first.
-func (p *Pool) hold(b *poolBind, s *Session) bool {
+// release gives back the permit b holds, if any.
+func (p *Pool) release(b *poolBind) {
+	b.mu.Lock()
+	pm := b.permit
+	b.permit = nil
+	b.mu.Unlock()
+	if pm != nil {
+		pm.Release()
+	}
+}
+
+// hold waits while s is up, closing it when account asks to or its permit
+// is lost (withdrawn then); open is false when the pool closes first.
+func (p *Pool) hold(b *poolBind, s *Session, lost <-chan struct{}) (withdrawn, open bool) {
+	// Gracefully: no new requests, and those in flight keep their
+	// answers, so none turns uncertain.
+	closeGracefully := func() {
+		ctx, cancel := context.WithTimeout(p.ctx, s.cfg.ResponseTimeout)
+		s.Close(ctx)
+		cancel()
+	}
 	for {
 		select {
 		case <-s.Done():
-			return true
+			return withdrawn, true
 		case <-b.drop:
 			if b.dropping.Load() == s {
-				// Gracefully: no new requests, and those in flight keep
-				// their answers, so none turns uncertain.
-				ctx, cancel := context.WithTimeout(p.ctx, s.cfg.ResponseTimeout)
-				s.Close(ctx)
-				cancel()
+				closeGracefully()
 			}
+		case <-lost:
+			p.log.Warn("smpp: the permit of this bind is lost; unbinding", slog.Int("bind", b.idx), slog.String("type", b.bt.String()))
+			withdrawn, lost = true, nil
+			closeGracefully()
 		case <-p.ctx.Done():
-			return false
+			return withdrawn, false
 		}
 	}
 }
@@ -620,8 +694,8 @@ func (p *Pool) LastErrors() []error {
 }
 
 // Close stops reconnecting and closes every session gracefully (window
-// drained, unbind), bounded by ctx; every goroutine has ended when it
-// returns.
+// drained, unbind), bounded by ctx, and gives back the permits; every
+// goroutine has ended when it returns.
 func (p *Pool) Close(ctx context.Context) error {
 	p.cancel()
 	p.wg.Wait()
@@ -630,16 +704,47 @@ func (p *Pool) Close(ctx context.Context) error {
 	var mu sync.Mutex
 	for _, b := range p.binds {
 		b.mu.Lock()
-		s := b.s
-		b.s = nil
+		s, pm := b.s, b.permit
+		b.s, b.permit = nil, nil
 		b.mu.Unlock()
 		if s == nil {
+			if pm != nil {
+				pm.Release()
+			}
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := s.Close(ctx); err != nil {
+			// A permit lost meanwhile leaves the unbind its response
+			// timeout, as in hold.
+			var lost <-chan struct{}
+			if pm != nil {
+				lost = pm.Lost()
+			}
+			cctx, cancel := context.WithCancel(ctx)
+			watched := make(chan struct{})
+			go func() {
+				defer close(watched)
+				select {
+				case <-lost:
+					t := time.NewTimer(s.cfg.ResponseTimeout)
+					defer t.Stop()
+					select {
+					case <-t.C:
+						cancel()
+					case <-cctx.Done():
+					}
+				case <-cctx.Done():
+				}
+			}()
+			err := s.Close(cctx)
+			cancel()
+			<-watched
+			if pm != nil {
+				pm.Release()
+			}
+			if err != nil {
 				mu.Lock()
 				errs = append(errs, err)
 				mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -355,4 +356,176 @@ func TestBackoff(t *testing.T) {
 	if d := b.next(); d < 100*time.Millisecond || d > 150*time.Millisecond {
 		t.Fatalf("after reset: %v", d)
 	}
+}
+
+// testPermits grants up to its capacity of permits at once; revoke takes
+// one back (the capacity shrinks with it), add gives more.
+type testPermits struct {
+	tokens   chan struct{}
+	mu       sync.Mutex
+	held     []*testPermit
+	released int
+}
+
+type testPermit struct {
+	src     *testPermits
+	lost    chan struct{}
+	revoked bool
+}
+
+func newTestPermits(n int) *testPermits {
+	src := &testPermits{tokens: make(chan struct{}, 64)}
+	src.add(n)
+	return src
+}
+
+func (src *testPermits) add(n int) {
+	for range n {
+		src.tokens <- struct{}{}
+	}
+}
+
+func (src *testPermits) acquire(ctx context.Context, _ BindType) (Permit, error) {
+	select {
+	case <-src.tokens:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	pm := &testPermit{src: src, lost: make(chan struct{})}
+	src.mu.Lock()
+	src.held = append(src.held, pm)
+	src.mu.Unlock()
+	return pm, nil
+}
+
+// revoke withdraws the oldest permit held.
+func (src *testPermits) revoke() {
+	src.mu.Lock()
+	defer src.mu.Unlock()
+	for _, pm := range src.held {
+		if !pm.revoked {
+			pm.revoked = true
+			close(pm.lost)
+			return
+		}
+	}
+}
+
+// counts says how many permits are held, and how many were released.
+func (src *testPermits) counts() (held, released int) {
+	src.mu.Lock()
+	defer src.mu.Unlock()
+	return len(src.held), src.released
+}
+
+func (pm *testPermit) Lost() <-chan struct{} { return pm.lost }
+
+func (pm *testPermit) Release() {
+	src := pm.src
+	src.mu.Lock()
+	defer src.mu.Unlock()
+	i := slices.Index(src.held, pm)
+	if i < 0 {
+		panic("permit released twice")
+	}
+	src.held = slices.Delete(src.held, i, i+1)
+	src.released++
+	if !pm.revoked {
+		src.tokens <- struct{}{}
+	}
+}
+
+// boundCounter counts the sessions a Server has bound now, the most at
+// once, and those that ended without an unbind.
+type boundCounter struct {
+	mu                sync.Mutex
+	now, most, abrupt int
+}
+
+func (c *boundCounter) server(s *Server) {
+	s.OnBound = func(*Session) {
+		c.mu.Lock()
+		c.now++
+		c.most = max(c.most, c.now)
+		c.mu.Unlock()
+	}
+	s.OnClosed = func(ss *Session) {
+		c.mu.Lock()
+		c.now--
+		if !errors.Is(ss.Err(), ErrClosed) {
+			c.abrupt++
+		}
+		c.mu.Unlock()
+	}
+}
+
+func (c *boundCounter) get() (now, most, abrupt int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now, c.most, c.abrupt
+}
+
+// With Permits, a pool of 3 binds holds as many sessions as it has
+// permits, never more as the SMSC sees them; a bind whose permit is lost
+// unbinds and waits for another; Close gives every permit back.
+func TestPoolPermits(t *testing.T) {
+	var c boundCounter
+	_, addr := testServer(t, submitOK(), c.server)
+	src := newTestPermits(2)
+	p := fastPool(addr, func(c *PoolConfig) { c.Binds = 3; c.Permits = src.acquire })
+	waitFor(t, func() bool { now, _, _ := c.get(); return now == 2 })
+	time.Sleep(200 * time.Millisecond) // a few reconnect backoffs: a third bind would be up
+	if now, most, _ := c.get(); now != 2 || most != 2 || p.Stats().BindsUp != 2 {
+		t.Fatalf("2 permits: %d sessions bound, %d at most, pool %+v", now, most, p.Stats())
+	}
+	src.revoke()
+	waitFor(t, func() bool { now, _, _ := c.get(); _, rel := src.counts(); return now == 1 && rel == 1 })
+	if _, _, abrupt := c.get(); abrupt != 0 {
+		t.Fatal("the bind whose permit was lost did not unbind")
+	}
+	if st := p.Stats(); st.BindsUp != 1 || st.Losses != 0 {
+		t.Fatalf("after the loss of a permit: %+v", st)
+	}
+	src.add(1)
+	waitFor(t, func() bool { now, _, _ := c.get(); return now == 2 })
+	closePool(t, p)
+	waitFor(t, func() bool { now, _, _ := c.get(); return now == 0 })
+	held, rel := src.counts()
+	if _, most, abrupt := c.get(); most != 2 || abrupt != 0 || held != 0 || rel != 3 {
+		t.Fatalf("after close: %d at most, %d without unbind, %d permits held, %d released", most, abrupt, held, rel)
+	}
+}
+
+// A bind whose permit is lost unbinds gracefully: the request in flight
+// on it keeps its answer, and the permit goes back once the session ended.
+func TestPoolPermitLostKeepsAnswerInFlight(t *testing.T) {
+	got, answer := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	reply := func() { once.Do(func() { close(answer) }) }
+	_, addr := testServer(t, HandlerFunc(func(ctx context.Context, s *Session, req PDU) PDU {
+		close(got)
+		<-answer
+		return &SubmitSMResp{MessageID: "1"}
+	}), nil)
+	t.Cleanup(reply) // before the server's shutdown, which waits for the handler
+	src := newTestPermits(1)
+	p, ctx := readyPool(t, addr, func(c *PoolConfig) { c.Permits = src.acquire })
+	call := p.Go(ctx, &SubmitSM{DestinationAddr: "1"}, nil)
+	<-got
+	src.revoke()
+	waitFor(t, func() bool { // unbinding: it takes no new requests
+		b := p.binds[0]
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return b.s != nil && !b.s.Bound()
+	})
+	if _, rel := src.counts(); rel != 0 {
+		t.Fatal("permit released while a request was in flight")
+	}
+	reply()
+	<-call.Done
+	if call.Err != nil {
+		t.Fatalf("the request in flight: %v", call.Err)
+	}
+	waitFor(t, func() bool { held, rel := src.counts(); return held == 0 && rel == 1 })
 }

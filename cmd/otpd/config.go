@@ -157,6 +157,8 @@ var serveOptions = []option{
 	bind(gSMSC, "reconnect-max", "smsc.reconnect_max", "largest reconnect backoff", func(c *cfg) *time.Duration { return &c.SMSC.ReconnectMax }),
 	bind(gSMSC, "reconnect-stable", "smsc.reconnect_stable", "how long a bind must stay up before its loss resets the reconnect backoff", func(c *cfg) *time.Duration { return &c.SMSC.ReconnectStable }).def("30s"),
 	bind(gSMSC, "throttle-pause", "smsc.throttle_pause", "pause of a bind after ESME_RTHROTTLED", func(c *cfg) *time.Duration { return &c.SMSC.ThrottlePause }),
+	bind(gSMSC, "bind-budget", "smsc.bind_budget", "the most sessions the SMSC account allows at once, over every instance: on PostgreSQL the instances lease them from the database; on SQLite smsc.binds is cut to it (0: no budget)", func(c *cfg) *int { return &c.SMSC.BindBudget }),
+	bind(gSMSC, "bind-lease", "smsc.bind_lease", "lease of a slot of the bind budget on PostgreSQL, renewed every third of it; a bind whose lease went unrenewed for half of it is dropped", func(c *cfg) *time.Duration { return &c.SMSC.BindLease }),
 	bind(gSMSC, "source-addr", "smsc.source_addr", "S_ADDR: sender address", func(c *cfg) *string { return &c.SMSC.SourceAddr }),
 	bind(gSMSC, "source-ton", "smsc.source_ton", "TON of S_ADDR; -1 derives it: alphanumeric 5, international 1, short code 3", func(c *cfg) *int { return &c.SMSC.SourceTON }),
 	bind(gSMSC, "source-npi", "smsc.source_npi", "NPI of S_ADDR; -1 derives it", func(c *cfg) *int { return &c.SMSC.SourceNPI }),
