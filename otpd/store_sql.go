@@ -513,12 +513,16 @@ func (s *Store) matchableOrphanKeys(ctx context.Context, keys []string) ([]strin
 	if len(keys) == 0 {
 		return nil, nil
 	}
-	args := make([]any, len(keys))
-	for i, k := range keys {
-		args[i] = k
+	var out []string
+	for _, k := range keys { // one by one, as segmentsByKey
+		found, err := s.queryIDs(ctx, `SELECT o.smsc_key FROM orphan_receipts o WHERE o.smsc_key = ?
+			AND EXISTS (SELECT 1 FROM segments g WHERE g.smsc_key = o.smsc_key) LIMIT 1`, k)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, found...)
 	}
-	return s.queryIDs(ctx, `SELECT DISTINCT o.smsc_key FROM orphan_receipts o WHERE o.smsc_key IN (?`+strings.Repeat(",?", len(keys)-1)+`)
-		AND EXISTS (SELECT 1 FROM segments g WHERE g.smsc_key = o.smsc_key)`, args...)
+	return out, nil
 }
 
 // reclaim puts a message whose lease ended back into the outbox, counted
@@ -870,11 +874,14 @@ type segmentHit struct {
 }
 
 // segmentsByKey finds the segments with these receipt keys, each with
-// its message. Two lookups by index rather than a join: PostgreSQL plans a
-// prepared join once, and one planned while messages was small (no
-// statistics yet) hash-joins a full scan of it for every receipt after.
+// its message. Lookups by index, each by one key: PostgreSQL plans a
+// prepared statement once for all its runs, and one planned while the
+// tables were small (no statistics yet) keeps what was cheapest then. A
+// join then hash-joins a full scan of messages for every receipt; "IN
+// (?, ?)" scans all of segments.
 func segmentsByKey(tx *Tx, keys []string) ([]segmentHit, error) {
-	q := `SELECT message_id, seq, smsc_id, state, stat FROM segments WHERE smsc_key IN (?` + strings.Repeat(",?", len(keys)-1) + `)`
+	one := `SELECT message_id, seq, smsc_id, state, stat FROM segments WHERE smsc_key = ?`
+	q := one + strings.Repeat(" UNION ALL "+one, len(keys)-1)
 	args := make([]any, len(keys))
 	for i, k := range keys {
 		args[i] = k
