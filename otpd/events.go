@@ -24,6 +24,9 @@ type Event struct {
 
 	keyID string // whose message: the stream shows a key its own
 	phone string // E.164, for ?phone=
+	// unhooked: the message is known to have no callback, so no report
+	// is queued for it (a receipt's lookup read it with the message).
+	unhooked bool
 }
 
 // Broker fans events out to subscribers. A subscriber that does not keep

@@ -273,7 +273,7 @@ func applyToSegments(tx *Tx, keys []string, state, stat, errCode string, done, n
 			return 0, nil, 0, err
 		}
 		ev := Event{MessageID: h.msg, ChallengeID: h.challenge, Phone: MaskPhone(h.phone), State: state, Stat: stat, Err: errCode,
-			SMSCID: h.smscID, Segment: h.seq, Segments: h.segments, At: now, keyID: h.key, phone: h.phone}
+			SMSCID: h.smscID, Segment: h.seq, Segments: h.segments, At: now, keyID: h.key, phone: h.phone, unhooked: !h.hooked}
 		if msgState != "" {
 			ev.State = msgState
 		}

@@ -871,6 +871,7 @@ func dropOrphans(tx *Tx, key, receiptID string) (int64, error) {
 type segmentHit struct {
 	msg, smscID, state, stat, challenge, phone, key string
 	seq, segments                                   int
+	hooked                                          bool // the message has a callback
 }
 
 // segmentsByKey finds the segments with these receipt keys, each with
@@ -896,7 +897,8 @@ func segmentsByKey(tx *Tx, keys []string) ([]segmentHit, error) {
 			break
 		}
 		h := &hits[i]
-		err = tx.QueryRow(`SELECT challenge_id, phone, segments, key_id FROM messages WHERE id = ?`, h.msg).Scan(&h.challenge, &h.phone, &h.segments, &h.key)
+		err = tx.QueryRow(`SELECT m.challenge_id, m.phone, m.segments, m.key_id, EXISTS (SELECT 1 FROM callbacks c WHERE c.message_id = m.id) FROM messages m WHERE m.id = ?`, h.msg).
+			Scan(&h.challenge, &h.phone, &h.segments, &h.key, &h.hooked)
 	}
 	return hits, err
 }

@@ -249,7 +249,7 @@ func (s *Service) queueReports(tx *Tx, evs []Event, now time.Time) error {
 	}
 	queued := false
 	for i, ev := range evs {
-		if i > 0 && evs[i-1].MessageID == ev.MessageID || !s.mayReport(ev.MessageID) {
+		if ev.unhooked || i > 0 && evs[i-1].MessageID == ev.MessageID || !s.mayReport(ev.MessageID) {
 			continue
 		}
 		c, err := callbackFor(tx, ev.MessageID)
