@@ -820,8 +820,9 @@ func addColumn(table, col, def string) func(tx *sql.Tx) error {
 // once it is committed. fn must not keep tx, and may be run more than once
 // (when another write of its batch fails, the batch runs again; on
 // PostgreSQL also when the connection was lost before the commit, on a
-// new one): it must set its results afresh each time. A refusal that changed nothing is
-// better returned in a variable than as an error, which costs the re-run.
+// new one): it must set its results afresh each time. A refusal that
+// changed nothing is better returned in a variable than as an error,
+// which costs the re-run.
 func (s *Store) Write(ctx context.Context, fn func(tx *Tx) error) error {
 	for try := 1; ; try++ {
 		err := s.write(ctx, fn)
