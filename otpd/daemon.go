@@ -101,6 +101,7 @@ func Start(cfg Config, log *zap.Logger) (d *Daemon, err error) {
 		log.Warn("embedded default (--dev) on a non-loopback address: no API keys, no real SMS")
 	}
 	d.metrics = NewMetrics()
+	d.store.OnWriterConn(d.logWriterConn)
 	d.events = NewBroker(func() { d.metrics.Events.Inc() })
 	d.svc = NewService(&d.Config, d.store, sec, d.metrics, d.events, log)
 	d.hooks = NewDispatcher(d.svc)
@@ -301,6 +302,19 @@ func (d *Daemon) budgetBinds(pc *smpp.PoolConfig) {
 			zap.Int("sessions", want), zap.Int("budget", s.BindBudget), zap.Int("binding", binds*perBind))
 		pc.Binds = binds
 	}
+}
+
+// logWriterConn logs a PostgreSQL writer's connection lost (once per
+// loss: the retries in between are not) and regained, and counts the
+// latter. The store's errors name no password (its URL is redacted).
+func (d *Daemon) logWriterConn(ev WriterConnEvent) {
+	log := d.log.With(zap.String("database", d.store.Where()), zap.Int("writer", ev.Writer), zap.Uint32("pid", ev.PID))
+	if ev.Lost {
+		log.Warn("store writer lost its PostgreSQL connection: reconnecting; its writes meanwhile go to the other writers, or fail with 503 store_unavailable while none has one", zap.Error(ev.Err))
+		return
+	}
+	d.metrics.StoreReconnects.Inc()
+	log.Info("store writer reconnected to PostgreSQL", zap.Duration("down", ev.Down), zap.Int("tries", ev.Tries))
 }
 
 // Addr is the HTTP listener's address.

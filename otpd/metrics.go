@@ -22,6 +22,8 @@ type Metrics struct {
 	Events        prometheus.Counter
 	// The event feed between the instances of a shared store.
 	EventsRelayed, EventsRelayDropped, EventsReceived, EventsListenReconnects prometheus.Counter
+	// A PostgreSQL store's writers' connections regained after a loss.
+	StoreReconnects prometheus.Counter
 	// Codes sent and verified per country code and prefix: SMS pumping
 	// shows as sends without verifies.
 	OTPSends    *prometheus.CounterVec
@@ -56,6 +58,8 @@ func NewMetrics() *Metrics {
 	m.EventsReceived = prometheus.NewCounter(prometheus.CounterOpts{Name: "otpd_events_received_total", Help: "Delivery events received from the other instances of a shared store."})
 	m.EventsListenReconnects = prometheus.NewCounter(prometheus.CounterOpts{Name: "otpd_events_listen_reconnects_total", Help: "Reconnects of the listener for the other instances' events after its connection was lost (events in the gap are missed)."})
 	r.MustRegister(m.EventsRelayed, m.EventsRelayDropped, m.EventsReceived, m.EventsListenReconnects)
+	m.StoreReconnects = prometheus.NewCounter(prometheus.CounterOpts{Name: "otpd_store_reconnects_total", Help: "On PostgreSQL: connections of the store's writers regained after one was lost (a server restart, a terminated backend, a cut link)."})
+	r.MustRegister(m.StoreReconnects)
 	r.MustRegister(m.Challenges, m.Verifications, m.Messages, m.Submits, m.SubmitLatency, m.Uncertain, m.Receipts, m.RateLimited, m.Expired, m.HTTP, m.Events)
 	return m
 }

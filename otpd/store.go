@@ -3,6 +3,7 @@ package otpd
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"os"
@@ -21,9 +22,11 @@ import (
 var (
 	ErrNotFound = errors.New("not found")
 	ErrClosed   = errors.New("store closed")
-	// ErrNotDurable: the write was committed but the sync to disk after
-	// it failed, so it may or may not survive a power loss; what other
-	// readers saw of it stays.
+	// ErrNotDurable: the write's outcome is unknown. On SQLite it was
+	// committed but the sync to disk after it failed, so it may or may not
+	// survive a power loss; what other readers saw of it stays. On
+	// PostgreSQL the connection was lost while its COMMIT was under way,
+	// so it may or may not have been committed.
 	ErrNotDurable = errors.New("store: outcome unknown")
 
 	// errTxLost is what a write gets when its transaction was rolled back
@@ -32,6 +35,11 @@ var (
 
 	// errBroken is what writes get once a sync failed.
 	errBroken = errors.New("store: an earlier sync of the database to disk failed; no further writes are accepted")
+
+	// errConnLost is what writes get from a PostgreSQL writer that lost
+	// its connection and has not got another yet, or lost it under the
+	// write every time it ran.
+	errConnLost = errors.New("store: the connection to PostgreSQL was lost")
 )
 
 // schema is the SQLite schema. Times are Unix milliseconds.
@@ -268,6 +276,11 @@ type Store struct {
 	// url is PostgreSQL's URL, password and all, for the event feed's own
 	// connections; "" on SQLite. Never logged: path is what to show.
 	url string
+
+	// connected counts the PostgreSQL writers that hold a connection;
+	// onConn hears of each lost and each regained (OnWriterConn).
+	connected atomic.Int32
+	onConn    atomic.Pointer[func(WriterConnEvent)]
 }
 
 type writeOp struct {
@@ -275,12 +288,115 @@ type writeOp struct {
 	done chan error
 }
 
-// writerConn is one writer's connection, held by its goroutine for the
-// store's life, and the statements prepared on it, which only that
-// goroutine touches.
+// writerConn is one writer's connection, held by its goroutine, and the
+// statements prepared on it, which only that goroutine touches. On SQLite
+// the connection lasts the store's life; on PostgreSQL a writer whose
+// connection was lost (a server restart, pg_terminate_backend, a cut
+// link) discards it and takes a new one from wdb.
 type writerConn struct {
+	n     int // which writer, for the logs
 	conn  *sql.Conn
 	stmts map[string]*sql.Stmt
+	pid   atomic.Uint32 // the server process of conn on PostgreSQL; 0 without one
+
+	// Without a connection (conn nil): why it was lost (then the last
+	// reconnect's error), since when, when to try again, and the wait
+	// after that try if it fails.
+	lostErr error
+	lostAt  time.Time
+	retryAt time.Time
+	backoff time.Duration
+	tries   int
+}
+
+// WriterConnEvent is a PostgreSQL writer's connection lost, or regained.
+type WriterConnEvent struct {
+	Writer int    // which of the store's writers
+	PID    uint32 // the lost connection's server process (pg_stat_activity.pid), or the new one's
+	Lost   bool
+	Err    error         // when lost: why
+	Down   time.Duration // when regained: for how long it was lost
+	Tries  int           // when regained: the connects it took
+}
+
+// OnWriterConn makes f hear of each writer's connection lost and
+// regained (on PostgreSQL; the service logs them). f runs on the writer's
+// goroutine: it must be quick.
+func (s *Store) OnWriterConn(f func(WriterConnEvent)) { s.onConn.Store(&f) }
+
+func (s *Store) connEvent(ev WriterConnEvent) {
+	if f := s.onConn.Load(); f != nil {
+		(*f)(ev)
+	}
+}
+
+// Reconnecting a writer: the first try comes at once, the later ones
+// after a wait that doubles from reconnectMin up to reconnectMax; each
+// connect is bounded by reconnectTimeout.
+const (
+	reconnectMin     = 50 * time.Millisecond
+	reconnectMax     = 2 * time.Second
+	reconnectTimeout = 5 * time.Second
+	// maxLostTries bounds the runs of a batch whose connection is lost
+	// under it, each on a new connection.
+	maxLostTries = 3
+)
+
+// lost says whether the writer's connection is gone after err: on
+// PostgreSQL only (SQLite's connection is a local file's, kept for the
+// store's life).
+func (s *Store) lost(w *writerConn, err error) bool {
+	return s.d.Name() == "postgres" && (connLost(err) || pgClosed(w.conn))
+}
+
+// drop discards the writer's lost connection and its prepared
+// statements; the next try to reconnect comes at once.
+func (s *Store) drop(w *writerConn, err error) {
+	pgDiscard(w.conn)
+	for _, st := range w.stmts {
+		st.Close()
+	}
+	clear(w.stmts)
+	w.conn = nil
+	s.connected.Add(-1)
+	now := time.Now()
+	w.lostErr, w.lostAt, w.retryAt, w.backoff, w.tries = err, now, now, reconnectMin, 0
+	s.connEvent(WriterConnEvent{Writer: w.n, PID: w.pid.Swap(0), Lost: true, Err: err})
+}
+
+// reconnect gives the writer a new connection from wdb, unless the wait
+// after its last failed try is not over; the error says why it has none.
+func (s *Store) reconnect(w *writerConn) error {
+	if w.conn != nil {
+		return nil
+	}
+	if time.Now().Before(w.retryAt) {
+		return fmt.Errorf("%w, and is not back yet: %w", errConnLost, w.lostErr)
+	}
+	w.tries++
+	ctx, cancel := context.WithTimeout(context.Background(), reconnectTimeout)
+	c, err := s.wdb.Conn(ctx)
+	cancel()
+	if err != nil {
+		w.lostErr, w.retryAt = err, time.Now().Add(w.backoff)
+		w.backoff = min(2*w.backoff, reconnectMax)
+		return fmt.Errorf("%w, and is not back yet: %w", errConnLost, err)
+	}
+	w.conn, w.lostErr = c, nil
+	w.pid.Store(pgConnPID(c))
+	s.connected.Add(1)
+	s.connEvent(WriterConnEvent{Writer: w.n, PID: w.pid.Load(), Down: time.Since(w.lostAt), Tries: w.tries})
+	return nil
+}
+
+// writerPIDs gives the server processes of the writers' connections
+// (0 for one that has none), for tests that cut them.
+func (s *Store) writerPIDs() []uint32 {
+	out := make([]uint32, len(s.w))
+	for i, w := range s.w {
+		out[i] = w.pid.Load()
+	}
+	return out
 }
 
 // Tx is a write transaction: BEGIN IMMEDIATE ... COMMIT on the writer's
@@ -574,8 +690,11 @@ func (s *Store) openWriters(n int) error {
 			s.w = nil
 			return err
 		}
-		s.w = append(s.w, &writerConn{conn: c, stmts: map[string]*sql.Stmt{}})
+		w := &writerConn{n: len(s.w), conn: c, stmts: map[string]*sql.Stmt{}}
+		w.pid.Store(pgConnPID(c))
+		s.w = append(s.w, w)
 	}
+	s.connected.Store(int32(n))
 	return nil
 }
 
@@ -699,9 +818,11 @@ func addColumn(table, col, def string) func(tx *sql.Tx) error {
 
 // Write runs fn in a write transaction (batched with others) and returns
 // once it is committed. fn must not keep tx, and may be run more than once
-// (when another write of its batch fails, the batch runs again): it must
-// set its results afresh each time. A refusal that changed nothing is
-// better returned in a variable than as an error, which costs the re-run.
+// (when another write of its batch fails, the batch runs again; on
+// PostgreSQL also when the connection was lost before the commit, on a
+// new one): it must set its results afresh each time. A refusal that
+// changed nothing is better returned in a variable than as an error,
+// which costs the re-run.
 func (s *Store) Write(ctx context.Context, fn func(tx *Tx) error) error {
 	for try := 1; ; try++ {
 		err := s.write(ctx, fn)
@@ -753,7 +874,7 @@ var ErrFull = errors.New("store: database or disk is full")
 // write's: a full disk, a database busy or locked by another process, an
 // I/O error, a failed sync. The same write may succeed later.
 func Unavailable(err error) bool {
-	if errors.Is(err, ErrFull) || errors.Is(err, ErrNotDurable) || errors.Is(err, errBroken) || pgUnavailable(err) {
+	if errors.Is(err, ErrFull) || errors.Is(err, ErrNotDurable) || errors.Is(err, errBroken) || errors.Is(err, errConnLost) || pgUnavailable(err) {
 		return true
 	}
 	var se interface{ Code() int }
@@ -786,6 +907,9 @@ func (s *Store) writer(w *writerConn, done *sync.WaitGroup) {
 	defer done.Done()
 	batch := make([]*writeOp, 0, maxBatch)
 	for {
+		if w.conn == nil {
+			s.awaitConn(w) // at a stop, commit answers what is left
+		}
 		var first *writeOp
 		select {
 		case first = <-s.ops:
@@ -811,6 +935,48 @@ func (s *Store) writer(w *writerConn, done *sync.WaitGroup) {
 			}
 		}
 		s.commit(w, batch)
+	}
+}
+
+// awaitConn is a PostgreSQL writer without a connection: it tries again
+// when its wait is over, and meanwhile leaves the writes to the writers
+// that have one; while none has, it takes them and answers them with the
+// error (Unavailable: 503 with Retry-After, and the sender's persist
+// tries again), so that no write waits on a server that is down. It
+// returns once it has a connection, or when the store stops.
+func (s *Store) awaitConn(w *writerConn) {
+	for w.conn == nil {
+		wait := time.Until(w.retryAt)
+		if wait <= 0 {
+			s.reconnect(w)
+			continue
+		}
+		// Another writer may lose its connection meanwhile: look again
+		// at least every reconnectMin.
+		t := time.NewTimer(min(wait, reconnectMin))
+		var ops chan *writeOp
+		if s.connected.Load() == 0 {
+			ops = s.ops
+		}
+		select {
+		case op := <-ops:
+			t.Stop()
+			batch := []*writeOp{op}
+		fill:
+			for len(batch) < maxBatch {
+				select {
+				case op := <-s.ops:
+					batch = append(batch, op)
+				default:
+					break fill
+				}
+			}
+			s.commit(w, batch)
+		case <-s.stop:
+			t.Stop()
+			return
+		case <-t.C:
+		}
 	}
 }
 
@@ -894,74 +1060,159 @@ func (s *Store) commit(w *writerConn, batch []*writeOp) {
 		}
 		return
 	}
+	s.runLost(w, batch, s.commitBatch)
+}
+
+// runLost runs the batch with run (commitBatch, commitEach) on the
+// writer's connection, and on a new one when the connection was lost
+// before the batch's COMMIT went out.
+func (s *Store) runLost(w *writerConn, batch []*writeOp, run func(*writerConn, []*writeOp) error) {
+	for try := 1; ; try++ {
+		if err := s.reconnect(w); err != nil {
+			for _, op := range batch {
+				s.answer(op, err)
+			}
+			return
+		}
+		lost := run(w, batch)
+		if lost == nil {
+			return
+		}
+		// The connection was lost before the batch's COMMIT went out: the
+		// server rolled back what the batch ran, and nothing of it was
+		// answered. It runs again on a new connection.
+		s.drop(w, lost)
+		if try == maxLostTries {
+			for _, op := range batch {
+				s.answer(op, fmt.Errorf("%w during the write, %d times: %w", errConnLost, try, lost))
+			}
+			return
+		}
+	}
+}
+
+// commitBatch runs the batch and answers its writes; or else returns the
+// error that lost the connection before the COMMIT was sent, with nothing
+// committed and nothing answered.
+func (s *Store) commitBatch(w *writerConn, batch []*writeOp) error {
 	if len(batch) > 1 {
 		// Optimistically, all in one transaction with no savepoints: a
 		// write fails only on a broken database or a bug, and then the
 		// batch is rolled back and run again with a savepoint each.
-		if s.commitAll(w, batch) {
-			return
+		if done, lost := s.commitAll(w, batch); done || lost != nil {
+			return lost
 		}
 	}
-	s.commitEach(w, batch)
+	return s.commitEach(w, batch)
 }
 
 // Broken says whether a sync failed: the store refuses writes from then on.
 func (s *Store) Broken() bool { return s.broken.Load() }
 
 // commitAll runs the batch in one transaction and commits it; false, with
-// everything rolled back, when a write fails.
-func (s *Store) commitAll(w *writerConn, batch []*writeOp) bool {
+// everything rolled back, when a write fails. lost is commitBatch's.
+func (s *Store) commitAll(w *writerConn, batch []*writeOp) (done bool, lost error) {
 	tx, err := s.begin(w)
 	if err != nil {
+		if s.lost(w, err) {
+			return false, err
+		}
 		// Not again in commitEach: a BEGIN that waited busy_timeout for
 		// another process's write has waited enough.
 		for _, op := range batch {
 			s.answer(op, fmt.Errorf("store: begin: %w", err))
 		}
-		return true
+		return true, nil
 	}
 	for _, op := range batch {
 		if err := tx.run(op.fn); err != nil {
 			tx.end(false)
-			return false
+			if s.lost(w, err) {
+				return false, err
+			}
+			return false, nil
 		}
 	}
-	if err := tx.end(true); err != nil {
+	if lost := s.end(w, tx, batch); lost != nil {
+		return false, lost
+	}
+	return true, nil
+}
+
+// end commits the batch's transaction and answers its writes, each with
+// errs[i] (nil: all committed) when the commit succeeds. It returns the
+// error when the connection was lost before the COMMIT was sent, with
+// nothing answered. A COMMIT sent on a connection lost before its answer
+// came may have happened: those writes get ErrNotDurable, and run no
+// more.
+func (s *Store) end(w *writerConn, tx *Tx, batch []*writeOp, errs ...error) error {
+	err := tx.end(true)
+	if err == nil {
+		if errs == nil {
+			errs = make([]error, len(batch))
+		}
+		s.done(batch, errs)
+		return nil
+	}
+	if s.lost(w, err) {
+		// pgx says ErrBadConn only of a statement it has not sent, and
+		// database/sql ErrConnDone of a connection it had closed before.
+		if errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) {
+			return err
+		}
 		for _, op := range batch {
-			s.answer(op, fmt.Errorf("store: commit: %w", err))
+			s.answer(op, fmt.Errorf("store: commit: %w: the connection to PostgreSQL was lost while the commit was under way, which may or may not have happened: %w", ErrNotDurable, err))
 		}
-		return true
+		s.drop(w, err)
+		return nil
 	}
-	s.done(batch, make([]error, len(batch)))
-	return true
+	for _, op := range batch {
+		s.answer(op, fmt.Errorf("store: commit: %w", err))
+	}
+	return nil
 }
 
 // commitEach runs each write of the batch under its own savepoint, so that
 // one failing write does not undo the others, and commits them together.
-func (s *Store) commitEach(w *writerConn, batch []*writeOp) {
+// Its error is commitBatch's.
+func (s *Store) commitEach(w *writerConn, batch []*writeOp) error {
 	errs := make([]error, len(batch))
 	tx, err := s.begin(w)
 	if err != nil {
+		if s.lost(w, err) {
+			return err
+		}
 		for _, op := range batch {
 			s.answer(op, fmt.Errorf("store: begin: %w", err))
 		}
-		return
+		return nil
 	}
 	if len(batch) == 1 {
 		// Alone in its transaction: no savepoint needed.
 		if err := tx.run(batch[0].fn); err != nil {
 			tx.end(false)
+			if s.lost(w, err) {
+				return err
+			}
 			s.answer(batch[0], err)
-			return
+			return nil
 		}
 	} else {
 		for i, op := range batch {
 			if _, err := s.exec(w, `SAVEPOINT w`); err != nil {
+				if s.lost(w, err) {
+					tx.end(false)
+					return err
+				}
 				errs[i] = err
 				continue
 			}
 			lost := false
 			if errs[i] = tx.run(op.fn); errs[i] != nil {
+				if s.lost(w, errs[i]) {
+					tx.end(false)
+					return errs[i]
+				}
 				_, err := s.exec(w, `ROLLBACK TO w`)
 				lost = err != nil
 			}
@@ -969,30 +1220,27 @@ func (s *Store) commitEach(w *writerConn, batch []*writeOp) {
 				lost = true
 			}
 			if lost {
+				tx.end(false)
+				if s.lost(w, nil) {
+					return errConnLost // the savepoint went with the connection
+				}
 				// No savepoint to go back to: the write's error rolled
 				// back the whole transaction (SQLite does for some
 				// errors), with the writes before it. Carrying on would
 				// run the rest outside any transaction. The write fails
 				// alone, and the others run again in a new transaction.
-				tx.end(false)
 				if errs[i] == nil {
 					errs[i] = errTxLost
 				}
 				s.answer(op, errs[i])
 				if rest := append(slices.Clone(batch[:i]), batch[i+1:]...); len(rest) > 0 {
-					s.commitEach(w, rest)
+					s.runLost(w, rest, s.commitEach)
 				}
-				return
+				return nil
 			}
 		}
 	}
-	if err := tx.end(true); err != nil {
-		for _, op := range batch {
-			s.answer(op, fmt.Errorf("store: commit: %w", err))
-		}
-		return
-	}
-	s.done(batch, errs)
+	return s.end(w, tx, batch, errs...)
 }
 
 // Close stops the writer after the queued writes and closes the database.
@@ -1024,7 +1272,9 @@ func (s *Store) Close() error {
 		s.w[0].conn.ExecContext(context.Background(), `PRAGMA wal_checkpoint(TRUNCATE)`)
 	}
 	for _, w := range s.w {
-		w.conn.Close()
+		if w.conn != nil {
+			w.conn.Close()
+		}
 	}
 	return errors.Join(s.rdb.Close(), s.wdb.Close())
 }

@@ -15,8 +15,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+	"github.com/jackc/pgx/v5/stdlib" // also database/sql's driver "pgx"
 )
 
 // dialect is what differs between the two databases the store runs on.
@@ -107,21 +108,83 @@ func (s *Store) Dialect() string { return s.d.Name() }
 // server shutting down, a deadlock or serialization failure that another
 // try resolves.
 func pgUnavailable(err error) bool {
+	if connLost(err) {
+		return true
+	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		switch {
 		case strings.HasPrefix(pe.Code, "53"), // insufficient resources (53100 disk full)
-			strings.HasPrefix(pe.Code, "08"),       // connection exception
 			strings.HasPrefix(pe.Code, "57P"),      // operator intervention: shutdown, cannot connect now
 			pe.Code == "40001", pe.Code == "40P01", // serialization failure, deadlock
 			pe.Code == "55P03": // lock not available
 			return true
 		}
+	}
+	return false
+}
+
+// connLost says whether err is a PostgreSQL connection's end rather than
+// a statement's failure: a connection exception (08xxx), the server
+// ending the session (57P01 admin shutdown, as pg_terminate_backend does;
+// 57P02 crash shutdown; 57P03 cannot connect now), a connect or network
+// error, or database/sql's word that the connection is gone.
+func connLost(err error) bool {
+	if err == nil {
 		return false
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return strings.HasPrefix(pe.Code, "08") || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03"
 	}
 	var ce *pgconn.ConnectError
 	var ne net.Error
 	return errors.As(err, &ce) || errors.As(err, &ne) || errors.Is(err, sql.ErrConnDone) || errors.Is(err, driver.ErrBadConn)
+}
+
+// pgClosed says whether a writer's connection is gone: closed by
+// database/sql, or by pgx, which closes its connection on any error that
+// leaves it unusable (an EOF from a cut connection, which connLost does
+// not name, included).
+func pgClosed(c *sql.Conn) bool {
+	return c.Raw(func(dc any) error {
+		if pc, ok := dc.(*stdlib.Conn); ok && pc.Conn().IsClosed() {
+			return errPgClosed
+		}
+		return nil
+	}) != nil
+}
+
+var errPgClosed = errors.New("the connection is closed")
+
+// pgDiscard ends a writer's connection for good: the pgx connection is
+// closed first (bounded: on a cut link a goodbye must not wait), so that
+// closing its prepared statements after it makes no round trips, and
+// database/sql, told it is bad, drops it from the pool, freeing its slot
+// of SetMaxOpenConns for the new one.
+func pgDiscard(c *sql.Conn) {
+	c.Raw(func(dc any) error {
+		if pc, ok := dc.(*stdlib.Conn); ok {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			pc.Conn().Close(ctx)
+			cancel()
+		}
+		return driver.ErrBadConn
+	})
+	c.Close()
+}
+
+// pgConnPID is the server process of a writer's connection
+// (pg_stat_activity.pid), 0 when it is not PostgreSQL's.
+func pgConnPID(c *sql.Conn) uint32 {
+	var pid uint32
+	c.Raw(func(dc any) error {
+		if pc, ok := dc.(*stdlib.Conn); ok {
+			pid = pc.Conn().PgConn().PID()
+		}
+		return nil
+	})
+	return pid
 }
 
 // conflict says whether err is PostgreSQL's rolling a transaction back
@@ -158,18 +221,23 @@ func OpenPostgres(url string) (*Store, error) {
 	if _, err := pgconn.ParseConfig(url); err != nil {
 		return nil, fmt.Errorf("database %s: %w", redactURL(url), err)
 	}
-	wdb, err := sql.Open("pgx", url)
+	// The writers' and the readers' connections name themselves in
+	// pg_stat_activity (application_name) unless the URL names them.
+	wdb, err := openPgDB(url, "otpd writer")
 	if err != nil {
 		return nil, err
 	}
-	wdb.SetMaxOpenConns(pgWriters) // the writers' connections (migrate's before them)
+	// The writers' connections (migrate's before them). A writer that
+	// lost its connection discards it (pgDiscard) before it takes another,
+	// so the pool always has room for the new one.
+	wdb.SetMaxOpenConns(pgWriters)
 	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
 	defer cancel()
 	if err := wdb.PingContext(ctx); err != nil {
 		wdb.Close()
 		return nil, fmt.Errorf("connect to PostgreSQL at %s: %w", redactURL(url), err)
 	}
-	rdb, err := sql.Open("pgx", url)
+	rdb, err := openPgDB(url, "otpd reader")
 	if err != nil {
 		wdb.Close()
 		return nil, err
@@ -193,6 +261,19 @@ func OpenPostgres(url string) (*Store, error) {
 	s.syncWAL = func() error { return nil }
 	s.start()
 	return s, nil
+}
+
+// openPgDB opens a pool of connections to url that name themselves
+// app (application_name) unless the URL names them.
+func openPgDB(url, app string) (*sql.DB, error) {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("database %s: %w", redactURL(url), err)
+	}
+	if _, ok := cfg.RuntimeParams["application_name"]; !ok {
+		cfg.RuntimeParams["application_name"] = app
+	}
+	return stdlib.OpenDB(*cfg), nil
 }
 
 // pgWriters is how many writers a PostgreSQL store runs.
