@@ -419,8 +419,11 @@ func TestTailSeesEveryInstance(t *testing.T) {
 			t.Errorf("otpd tail on A shows %s %d times", r, c)
 		}
 	}
-	if v := a.metric(t, "otpd_events_received_total"); v < float64(len(want)) {
-		t.Errorf("otpd_events_received_total on A: %v, want at least %d", v, len(want))
+	// How many came from B varies: an orphan receipt that A's own
+	// segment write settles is published on A, and a "submitted" behind
+	// the delivery B already had is not relayed. Most cross.
+	if v := a.metric(t, "otpd_events_received_total"); v < float64(n) {
+		t.Errorf("otpd_events_received_total on A: %v, want at least %d", v, n)
 	}
 	tail.Stop()
 }
