@@ -241,6 +241,13 @@ type Store struct {
 	path string  // where it is, for messages: a file, or a URL without its password
 	rdb  *sql.DB // readers
 	wdb  *sql.DB // the writers' connections
+	// bdb, on PostgreSQL, runs the rate limits' bucket statements with
+	// synchronous_commit off: every send updates the same few rows (the
+	// global bucket, its country's), and each update holds its row until
+	// its commit; waiting for the WAL flush there made the hottest row a
+	// queue of flushes. A server crash may forget the last moment's
+	// tokens, which lets a few more sends through, and loses nothing else.
+	bdb *sql.DB
 	// w are the writers: one on SQLite, which takes one write
 	// transaction at a time; several on PostgreSQL, where a batch's
 	// statements are round trips to the server and one connection would
@@ -608,11 +615,23 @@ type stmtKey struct {
 
 // QueryRow runs a read query for one row on the readers (prepared once).
 func (s *Store) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
-	st, err := s.prepared(s.rdb, q)
+	return s.queryRowOn(ctx, s.rdb, q, args...)
+}
+
+func (s *Store) queryRowOn(ctx context.Context, db *sql.DB, q string, args ...any) *sql.Row {
+	st, err := s.prepared(db, q)
 	if err != nil {
-		return s.rdb.QueryRowContext(ctx, s.sql(q), args...)
+		return db.QueryRowContext(ctx, s.sql(q), args...)
 	}
 	return st.QueryRowContext(ctx, args...)
+}
+
+// limitsDB is where the rate limits' buckets are counted.
+func (s *Store) limitsDB() *sql.DB {
+	if s.bdb != nil {
+		return s.bdb
+	}
+	return s.rdb
 }
 
 // Query runs a read query on the readers.
@@ -1276,7 +1295,11 @@ func (s *Store) Close() error {
 			w.conn.Close()
 		}
 	}
-	return errors.Join(s.rdb.Close(), s.wdb.Close())
+	var berr error
+	if s.bdb != nil {
+		berr = s.bdb.Close()
+	}
+	return errors.Join(s.rdb.Close(), s.wdb.Close(), berr)
 }
 
 func ms(t time.Time) int64 {

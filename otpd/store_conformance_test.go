@@ -2,6 +2,7 @@ package otpd
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"sync"
@@ -407,6 +408,30 @@ func TestStoreBindSlots(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 		if ok, err := b.renewBindSlot(ctx, "otp@other:2775", "B", 0, hour); err != nil || ok {
 			t.Fatalf("renewal of an expired lease: %v %v", ok, err)
+		}
+	})
+}
+
+// TestPostgresLimitsCommitAsync: the rate limits' buckets commit without
+// waiting for the WAL flush (their rows are the hottest of the store),
+// and nothing else does.
+func TestPostgresLimitsCommitAsync(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func() *Store) {
+		st := open()
+		if st.Dialect() != "postgres" {
+			t.Skip("PostgreSQL's synchronous_commit")
+		}
+		ctx := context.Background()
+		for db, want := range map[*sql.DB]string{st.limitsDB(): "off", st.rdb: "on"} {
+			var got string
+			if err := db.QueryRowContext(ctx, `SHOW synchronous_commit`).Scan(&got); err != nil || got != want {
+				t.Errorf("synchronous_commit %q, %v; want %q", got, err, want)
+			}
+		}
+		var got string
+		write(t, st, func(tx *Tx) error { return tx.QueryRow(`SHOW synchronous_commit`).Scan(&got) })
+		if got != "on" {
+			t.Errorf("the writers' synchronous_commit is %q", got)
 		}
 	})
 }

@@ -244,16 +244,26 @@ func OpenPostgres(url string) (*Store, error) {
 	}
 	rdb.SetMaxOpenConns(8)
 	rdb.SetMaxIdleConns(8)
+	bdb, err := openPgDB(url, "otpd limits", "synchronous_commit", "off")
+	if err != nil {
+		rdb.Close()
+		wdb.Close()
+		return nil, err
+	}
+	bdb.SetMaxOpenConns(8)
+	bdb.SetMaxIdleConns(8)
 	s := newStore(postgresDialect{}, redactURL(url), rdb, wdb)
-	s.url = url
+	s.url, s.bdb = url, bdb
 	if err := s.migrate(); err != nil {
 		rdb.Close()
 		wdb.Close()
+		bdb.Close()
 		return nil, err
 	}
 	if err := s.openWriters(pgWriters); err != nil {
 		rdb.Close()
 		wdb.Close()
+		bdb.Close()
 		return nil, fmt.Errorf("connect to PostgreSQL at %s: %w", redactURL(url), err)
 	}
 	// A commit on PostgreSQL is durable when it returns (synchronous_commit):
@@ -264,14 +274,18 @@ func OpenPostgres(url string) (*Store, error) {
 }
 
 // openPgDB opens a pool of connections to url that name themselves
-// app (application_name) unless the URL names them.
-func openPgDB(url, app string) (*sql.DB, error) {
+// app (application_name) unless the URL names them, with the settings of
+// params (name, value, ...).
+func openPgDB(url, app string, params ...string) (*sql.DB, error) {
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("database %s: %w", redactURL(url), err)
 	}
 	if _, ok := cfg.RuntimeParams["application_name"]; !ok {
 		cfg.RuntimeParams["application_name"] = app
+	}
+	for i := 0; i+1 < len(params); i += 2 {
+		cfg.RuntimeParams[params[i]] = params[i+1]
 	}
 	return stdlib.OpenDB(*cfg), nil
 }

@@ -981,7 +981,7 @@ func scanOne[T any](r scanner) (v T, err error) {
 // the row's lock makes atomic across instances; ok false, with the tokens
 // the bucket holds, when it has less than one.
 func (s *Store) takeToken(ctx context.Context, name, key string, rate float64, burst int, now int64) (ok bool, left float64, err error) {
-	err = s.QueryRow(ctx, `INSERT INTO rate_buckets AS b (name, key, tokens, updated_at) VALUES (?1, ?2, CAST(?4 AS DOUBLE PRECISION) - 1, ?5)
+	err = s.queryRowOn(ctx, s.limitsDB(), `INSERT INTO rate_buckets AS b (name, key, tokens, updated_at) VALUES (?1, ?2, CAST(?4 AS DOUBLE PRECISION) - 1, ?5)
 		ON CONFLICT (name, key) DO UPDATE SET
 			tokens = LEAST(CAST(?4 AS DOUBLE PRECISION), b.tokens + (CAST(?5 AS BIGINT) - b.updated_at) * CAST(?3 AS DOUBLE PRECISION) / 1000) - 1,
 			updated_at = GREATEST(b.updated_at, ?5)
@@ -1001,7 +1001,7 @@ func (s *Store) takeToken(ctx context.Context, name, key string, rate float64, b
 
 // giveToken returns a token taken for a send that did not happen.
 func (s *Store) giveToken(ctx context.Context, name, key string, burst int) error {
-	_, err := s.rdb.ExecContext(ctx, s.sql(`UPDATE rate_buckets SET tokens = LEAST(CAST(?3 AS DOUBLE PRECISION), tokens + 1) WHERE name = ?1 AND key = ?2`), name, key, burst)
+	_, err := s.limitsDB().ExecContext(ctx, s.sql(`UPDATE rate_buckets SET tokens = LEAST(CAST(?3 AS DOUBLE PRECISION), tokens + 1) WHERE name = ?1 AND key = ?2`), name, key, burst)
 	return err
 }
 
