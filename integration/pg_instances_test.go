@@ -163,43 +163,13 @@ func TestTwoInstancesOnPostgres(t *testing.T) {
 	bin, _ := binaries(t)
 	sim := startSim(t, freeAddr(t), freeAddr(t), "--dlr-route", "other", "--log-level", "warn")
 
-	// One secret for both: a code HMACed on one instance checks on the other.
-	secret := filepath.Join(t.TempDir(), "secret.key")
-	raw := make([]byte, 32)
-	rand.Read(raw)
-	if err := os.WriteFile(secret, []byte(hex.EncodeToString(raw)+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	dirA, dirB := t.TempDir(), t.TempDir()
-	out, _ := run(t, bin, "keys", "create", "--data", dirA, "--database", dbURL, "--name", "two-instances")
-	key := strings.TrimSpace(out)
-	if key == "" || strings.Contains(key, "\n") {
-		t.Fatalf("otpd keys create printed %q, want the key on one line", out)
-	}
-	args := append(otpdSMSCArgs(sim), "--database", dbURL, "--hmac-key-file", secret, "--limit-phone", "off", "--limit-global", "off",
-		"--limit-key", "off", "--limit-country", "off", "--limit-prefix", "off", "--lease", testLease)
-	a := startOtpd(t, freeAddr(t), dirA, args...)
-	b := startOtpd(t, freeAddr(t), dirB, args...)
-	a.key, b.key = key, key
+	a, b := twoInstances(t, bin, sim, dbURL)
 	other := func(o *otpdProc) *otpdProc {
 		if o == a {
 			return b
 		}
 		return a
 	}
-	eventually(t, "both instances bound to smscsim", startWait, func() (bool, string) {
-		var s struct {
-			Sessions []json.RawMessage `json:"sessions"`
-		}
-		r, err := request(context.Background(), "GET", "http://"+sim.http+"/api/sessions", "", nil)
-		if err != nil || r.Status != 200 {
-			return false, fmt.Sprint(r, err)
-		}
-		if err := json.Unmarshal(r.Body, &s); err != nil {
-			return false, err.Error()
-		}
-		return len(s.Sessions) == 2, fmt.Sprintf("%d sessions", len(s.Sessions))
-	})
 
 	// Phase 1: N challenges spread over both instances.
 	const n = 300
@@ -329,33 +299,8 @@ func TestTailSeesEveryInstance(t *testing.T) {
 	// Receipts at once: a report's time can be before its submit's, and
 	// the streams must still show it after the "submitted".
 	sim := startSim(t, freeAddr(t), freeAddr(t), "--dlr-route", "other", "--dlr-delay", "1ms", "--log-level", "warn")
-	secret := filepath.Join(t.TempDir(), "secret.key")
-	raw := make([]byte, 32)
-	rand.Read(raw)
-	if err := os.WriteFile(secret, []byte(hex.EncodeToString(raw)+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	dirA, dirB := t.TempDir(), t.TempDir()
-	out, _ := run(t, bin, "keys", "create", "--data", dirA, "--database", dbURL, "--name", "tail")
-	key := strings.TrimSpace(out)
-	args := append(otpdSMSCArgs(sim), "--database", dbURL, "--hmac-key-file", secret, "--limit-phone", "off", "--limit-global", "off",
-		"--limit-key", "off", "--limit-country", "off", "--limit-prefix", "off", "--lease", testLease)
-	a := startOtpd(t, freeAddr(t), dirA, args...)
-	b := startOtpd(t, freeAddr(t), dirB, args...)
-	a.key, b.key = key, key
-	eventually(t, "both instances bound to smscsim", startWait, func() (bool, string) {
-		var s struct {
-			Sessions []json.RawMessage `json:"sessions"`
-		}
-		r, err := request(context.Background(), "GET", "http://"+sim.http+"/api/sessions", "", nil)
-		if err != nil || r.Status != 200 {
-			return false, fmt.Sprint(r, err)
-		}
-		if err := json.Unmarshal(r.Body, &s); err != nil {
-			return false, err.Error()
-		}
-		return len(s.Sessions) == 2, fmt.Sprintf("%d sessions", len(s.Sessions))
-	})
+	a, b := twoInstances(t, bin, sim, dbURL)
+	key := a.key
 	tail := startProc(t, "otpd tail", bin, "tail", "--url", a.url, "--key", key, "--json")
 	reports := func() map[string]int { // "challenge:state" -> times shown
 		n := map[string]int{}
@@ -426,4 +371,48 @@ func TestTailSeesEveryInstance(t *testing.T) {
 		t.Errorf("otpd_events_received_total on A: %v, want at least %d", v, n)
 	}
 	tail.Stop()
+}
+
+// waitSessions waits until smscsim has n binds.
+func waitSessions(t *testing.T, sim *simProc, n int) {
+	t.Helper()
+	eventually(t, fmt.Sprintf("%d binds at smscsim", n), startWait, func() (bool, string) {
+		var s struct {
+			Sessions []json.RawMessage `json:"sessions"`
+		}
+		r, err := request(context.Background(), "GET", "http://"+sim.http+"/api/sessions", "", nil)
+		if err != nil || r.Status != 200 {
+			return false, fmt.Sprint(r, err)
+		}
+		if err := json.Unmarshal(r.Body, &s); err != nil {
+			return false, err.Error()
+		}
+		return len(s.Sessions) == n, fmt.Sprintf("%d sessions", len(s.Sessions))
+	})
+}
+
+// twoInstances starts two otpd serve on one PostgreSQL store and smscsim,
+// with one secret (a code HMACed on one instance checks on the other) and
+// one API key, and waits until both are bound.
+func twoInstances(t *testing.T, bin string, sim *simProc, dbURL string) (a, b *otpdProc) {
+	t.Helper()
+	secret := filepath.Join(t.TempDir(), "secret.key")
+	raw := make([]byte, 32)
+	rand.Read(raw)
+	if err := os.WriteFile(secret, []byte(hex.EncodeToString(raw)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dirA, dirB := t.TempDir(), t.TempDir()
+	out, _ := run(t, bin, "keys", "create", "--data", dirA, "--database", dbURL, "--name", t.Name())
+	key := strings.TrimSpace(out)
+	if key == "" || strings.Contains(key, "\n") {
+		t.Fatalf("otpd keys create printed %q, want the key on one line", out)
+	}
+	args := append(otpdSMSCArgs(sim), "--database", dbURL, "--hmac-key-file", secret, "--limit-phone", "off", "--limit-global", "off",
+		"--limit-key", "off", "--limit-country", "off", "--limit-prefix", "off", "--lease", testLease)
+	a = startOtpd(t, freeAddr(t), dirA, args...)
+	b = startOtpd(t, freeAddr(t), dirB, args...)
+	a.key, b.key = key, key
+	waitSessions(t, sim, 2)
+	return a, b
 }

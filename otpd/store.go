@@ -943,18 +943,21 @@ func (s *Store) writer(w *writerConn, done *sync.WaitGroup) {
 				}
 			}
 		}
-		batch = append(batch[:0], first)
-	fill:
-		for len(batch) < maxBatch {
-			select {
-			case op := <-s.ops:
-				batch = append(batch, op)
-			default:
-				break fill
-			}
-		}
-		s.commit(w, batch)
+		s.commit(w, s.fill(append(batch[:0], first)))
 	}
+}
+
+// fill adds to batch the writes queued behind its first, up to maxBatch.
+func (s *Store) fill(batch []*writeOp) []*writeOp {
+	for len(batch) < maxBatch {
+		select {
+		case op := <-s.ops:
+			batch = append(batch, op)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // awaitConn is a PostgreSQL writer without a connection: it tries again
@@ -980,17 +983,7 @@ func (s *Store) awaitConn(w *writerConn) {
 		select {
 		case op := <-ops:
 			t.Stop()
-			batch := []*writeOp{op}
-		fill:
-			for len(batch) < maxBatch {
-				select {
-				case op := <-s.ops:
-					batch = append(batch, op)
-				default:
-					break fill
-				}
-			}
-			s.commit(w, batch)
+			s.commit(w, s.fill([]*writeOp{op}))
 		case <-s.stop:
 			t.Stop()
 			return
