@@ -518,9 +518,10 @@ func (s *Sender) recordSegment(m *Message, seq, total int, smscID string) error 
 	now := s.svc.now().UTC()
 	var evs []Event
 	var orphans, dropped int
+	key := dlr.CanonicalIn(smscID, s.respBase) // receipts find the segment by it
 	ok := s.persist("recording a submitted segment", s.log.With(zap.String("message_id", m.ID)), func(tx *Tx) error {
 		evs, orphans, dropped = nil, 0, 0
-		key, err := s.insertSegment(tx, m, seq, smscID, now)
+		err := putSegment(tx, m.ID, seq, smscID, key, ms(now))
 		if err != nil {
 			return err
 		}
@@ -540,16 +541,8 @@ func (s *Sender) recordSegment(m *Message, seq, total int, smscID string) error 
 	for _, e := range evs {
 		s.svc.events.Publish(e)
 	}
-	s.svc.settleOrphans(s.ctx, []string{dlr.CanonicalIn(smscID, s.respBase)})
+	s.svc.settleOrphans(s.ctx, []string{key})
 	return nil
-}
-
-// insertSegment records one acknowledged segment and returns its key for
-// receipts. The caller records the message's segment count, and then
-// applies the receipts that came first (applyOrphans), which need it.
-func (s *Sender) insertSegment(tx *Tx, m *Message, seq int, smscID string, now time.Time) (string, error) {
-	key := dlr.CanonicalIn(smscID, s.respBase)
-	return key, putSegment(tx, m.ID, seq, smscID, key, ms(now))
 }
 
 // submitted marks a message whose every segment the SMSC acknowledged; its
@@ -559,12 +552,14 @@ func (s *Sender) submitted(m *Message, n int, seg *segment, log *zap.Logger) {
 	now := s.svc.now().UTC()
 	var evs []Event
 	var orphans, dropped int
+	var key string
+	if seg != nil {
+		key = dlr.CanonicalIn(seg.smscID, s.respBase)
+	}
 	ok := s.persist("recording a submitted message", log, func(tx *Tx) error {
 		evs, orphans, dropped = nil, 0, 0
-		var key string
 		if seg != nil {
-			var err error
-			if key, err = s.insertSegment(tx, m, seg.seq, seg.smscID, now); err != nil {
+			if err := putSegment(tx, m.ID, seg.seq, seg.smscID, key, ms(now)); err != nil {
 				return err
 			}
 		}
@@ -589,7 +584,7 @@ func (s *Sender) submitted(m *Message, n int, seg *segment, log *zap.Logger) {
 		s.svc.events.Publish(e)
 	}
 	if seg != nil {
-		s.svc.settleOrphans(s.ctx, []string{dlr.CanonicalIn(seg.smscID, s.respBase)})
+		s.svc.settleOrphans(s.ctx, []string{key})
 	}
 }
 

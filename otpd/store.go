@@ -233,9 +233,10 @@ var schema = []string{
 const SchemaVersion = 5
 
 // Store is the durable state: challenges, the outbox, segments and their
-// receipts, API keys. Writes go through one goroutine that commits them in
-// batches (group commit): one failing write does not undo the others, and
-// a caller returns only once its write is committed.
+// receipts, API keys. Writes go through the writers (one goroutine each,
+// one on SQLite), which commit them in batches (group commit): one
+// failing write does not undo the others, and a caller returns only once
+// its write is committed.
 type Store struct {
 	d    dialect
 	path string  // where it is, for messages: a file, or a URL without its password
@@ -406,9 +407,8 @@ func (s *Store) writerPIDs() []uint32 {
 	return out
 }
 
-// Tx is a write transaction: BEGIN IMMEDIATE ... COMMIT on the writer's
-// one connection, which the writer goroutine holds as a *sql.Conn for the
-// store's life. Not a *sql.Tx: that binds each prepared statement to the
+// Tx is a write transaction: BEGIN ... COMMIT on a writer's connection,
+// which its goroutine holds as a *sql.Conn (writerConn). Not a *sql.Tx: that binds each prepared statement to the
 // transaction anew, and gives every query a goroutine that watches the
 // transaction's context; on a held connection a statement is prepared
 // once, in or out of a transaction, and a query is only a query.

@@ -393,32 +393,14 @@ func (s *Store) migratePostgres() error {
 // batches nor past its deadline; SQLite's one writer takes it as any
 // write.
 func (s *Store) leaseQuery(ctx context.Context, q string, args ...any) ([]int, error) {
-	scan := func(rows *sql.Rows) ([]int, error) {
-		var out []int
-		for rows.Next() {
-			var n int
-			if err := rows.Scan(&n); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			out = append(out, n)
-		}
-		return out, errors.Join(rows.Err(), rows.Close())
-	}
 	if s.d.Name() == "postgres" {
 		rows, err := s.Query(ctx, q, args...)
-		if err != nil {
-			return nil, err
-		}
-		return scan(rows)
+		return collect(rows, err, scanOne[int])
 	}
 	var out []int
 	err := s.Write(ctx, func(tx *Tx) error {
 		rows, err := tx.Query(q, args...)
-		if err != nil {
-			return err
-		}
-		out, err = scan(rows)
+		out, err = collect(rows, err, scanOne[int])
 		return err
 	})
 	return out, err

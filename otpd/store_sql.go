@@ -510,9 +510,6 @@ func (s *Store) matchableOrphans(ctx context.Context, since int64, n int) ([]str
 // matchableOrphanKeys returns those of keys under which an orphan
 // receipt and a segment are both recorded.
 func (s *Store) matchableOrphanKeys(ctx context.Context, keys []string) ([]string, error) {
-	if len(keys) == 0 {
-		return nil, nil
-	}
 	var out []string
 	for _, k := range keys { // one by one, as segmentsByKey
 		found, err := s.queryIDs(ctx, `SELECT o.smsc_key FROM orphan_receipts o WHERE o.smsc_key = ?
@@ -1065,19 +1062,10 @@ type BindSlot struct {
 // BindSlots lists the unexpired leases of account, by slot.
 func (s *Store) BindSlots(ctx context.Context, account string) ([]BindSlot, error) {
 	rows, err := s.Query(ctx, `SELECT slot, holder, expires_at FROM bind_slots WHERE account = ? AND expires_at > now_ms() ORDER BY slot`, account)
-	if err != nil {
-		return nil, err
-	}
-	var out []BindSlot
-	for rows.Next() {
-		var b BindSlot
+	return collect(rows, err, func(r scanner) (b BindSlot, err error) {
 		var exp int64
-		if err := rows.Scan(&b.Slot, &b.Holder, &exp); err != nil {
-			rows.Close()
-			return nil, err
-		}
+		err = r.Scan(&b.Slot, &b.Holder, &exp)
 		b.ExpiresAt = fromMS(exp)
-		out = append(out, b)
-	}
-	return out, errors.Join(rows.Err(), rows.Close())
+		return
+	})
 }
